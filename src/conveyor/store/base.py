@@ -1,0 +1,144 @@
+"""The Store protocol: every state transition of a task, each one transaction.
+
+Methods are batch-shaped (lists in, lists out) so a worker can acknowledge many
+attempts in one round trip. Every worker write carries the lease token; a write with a
+stale token is refused by leaving that task out of the returned list, never by raising.
+
+Time-dependent methods take an optional `now` (seconds since the epoch) for tests; by
+default the store's own clock decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    task: Task
+    created: bool
+    """False when an earlier task with the same idempotency key was returned instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    queue: str | None = None
+    status: Status | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    queue: str
+    counts: dict[str, int] = field(default_factory=dict)
+    oldest_queued_age: float | None = None
+    """Seconds since the oldest claimable task became due; None when nothing waits."""
+
+
+class Store(Protocol):
+    """What every backend provides. See `tests/store/` for the contract."""
+
+    url: str
+
+    def migrate(self) -> list[int]:
+        """Apply pending schema migrations; return the versions applied."""
+        ...
+
+    def now(self) -> datetime: ...
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+        """Store all tasks atomically, in order; dedup on (queue, idempotency_key)."""
+        ...
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        now: float | None = None,
+    ) -> list[Claimed]:
+        """Lease up to `limit` due tasks, highest priority then oldest first."""
+        ...
+
+    def heartbeat(
+        self, leases: Sequence[Lease], lease_seconds: float, now: float | None = None
+    ) -> list[str]:
+        """Extend leases; return the ids whose lease is still held."""
+        ...
+
+    def complete(self, completions: Sequence[Completion], now: float | None = None) -> list[str]:
+        """Finish attempts successfully; return the ids accepted."""
+        ...
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        """Record failed attempts: retry after the delay, or fail for good; ids accepted."""
+        ...
+
+    def release(self, leases: Sequence[Lease], now: float | None = None) -> list[str]:
+        """Give tasks back unrun (graceful shutdown); the attempt does not count."""
+        ...
+
+    def cancel(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
+        """Cancel unfinished tasks; return the ids cancelled."""
+        ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def list(self, filter: TaskFilter, limit: int = 50, cursor: str | None = None) -> Page:
+        """Newest first, keyset-paginated: pass `next_cursor` back for the next page."""
+        ...
+
+    def stats(self, now: float | None = None) -> list[QueueStats]: ...
+
+    def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
+        """Expired leases go back to queued, or to failed when attempts are used up."""
+        ...
+
+    def prune(
+        self,
+        completed_seconds: float,
+        failed_seconds: float,
+        now: float | None = None,
+        limit: int = 1000,
+    ) -> int:
+        """Delete up to `limit` finished tasks older than their retention."""
+        ...
+
+    def replay(
+        self, task_ids: Sequence[str] | None = None, queue: str | None = None,
+        now: float | None = None,
+    ) -> list[str]:
+        """Failed (dead-letter) tasks back to queued with fresh attempts."""
+        ...
+
+    def purge(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> int:
+        """Delete failed (dead-letter) tasks."""
+        ...
+
+    def acquire_duty(
+        self, name: str, holder: str, ttl_seconds: float, now: float | None = None
+    ) -> bool:
+        """Take or renew the lease on a leader duty; True when `holder` holds it."""
+        ...
+
+    def seconds_until_due(self, queues: Sequence[str], now: float | None = None) -> float | None:
+        """Seconds until the next queued task of these queues is due (0 if one is)."""
+        ...
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Block until new work may be there or `timeout` passes; True when woken early."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,58 @@
+"""Turning a stored row into a `Task`, the same way for both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from conveyor.core import payload
+from conveyor.core.task import Priority, RetryPolicy, Status, Task
+
+
+def to_datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def _json(value: Any) -> Any:
+    return payload.loads(value) if isinstance(value, str | bytes) else value
+
+
+def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
+    status = Status(row["status"])
+    run_at = to_datetime(row["run_at"])
+    assert run_at is not None
+    if status is Status.QUEUED and run_at > now:
+        status = Status.SCHEDULED
+    return Task(
+        id=str(row["id"]),
+        name=row["name"],
+        queue=row["queue"],
+        status=status,
+        priority=Priority(row["priority"]),
+        args=_json(row["args"]),
+        kwargs=_json(row["kwargs"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        retry=RetryPolicy(
+            max_attempts=row["max_attempts"],
+            min_backoff=float(row["min_backoff"]),
+            max_backoff=float(row["max_backoff"]),
+            max_doublings=row["max_doublings"],
+        ),
+        timeout=row["timeout"],
+        result=_json(row["result"]),
+        errors=_json(row["errors"]) or [],
+        created_at=to_datetime(row["created_at"]),  # type: ignore[arg-type]
+        run_at=run_at,
+        started_at=to_datetime(row["started_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        idempotency_key=row["idempotency_key"],
+        worker_id=row["worker_id"],
+        lease_expires_at=to_datetime(row["lease_expires_at"]),
+        seq=row["seq"],
+    )

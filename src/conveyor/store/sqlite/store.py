@@ -1,0 +1,410 @@
+"""SQLite backend.
+
+One connection per thread (sqlite3 connections must not be shared), WAL so readers never
+block the writer, and `BEGIN IMMEDIATE` for every write so two processes never deadlock
+upgrading a read lock. Within a process, a lock serialises writers: SQLite admits one at a
+time anyway, and waiting on a Python lock is cheaper than spinning on SQLITE_BUSY.
+
+Wake-up without a server: `PRAGMA data_version` changes whenever another connection
+commits, so an idle worker checks a counter in shared memory every few milliseconds
+instead of querying the table.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from conveyor.core import payload
+from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
+from conveyor.errors import ConfigurationError, StoreUnavailable
+from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.store.rows import task_from_row
+from conveyor.store.sqlfile import load_migrations, load_queries
+
+Q = load_queries("conveyor.store.sqlite")
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+POLL_SECONDS = 0.004
+
+
+def parse_sqlite_url(url: str) -> tuple[str, str]:
+    """(path, synchronous) from `sqlite:///relative.db` or `sqlite:////absolute.db`.
+
+    >>> parse_sqlite_url("sqlite:///data/q.db?synchronous=full")
+    ('data/q.db', 'full')
+    """
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigurationError(
+            f"SQLite URL {url!r} has a host part {parts.netloc!r}; use sqlite:///file.db "
+            "(three slashes) for a relative path or sqlite:////abs/file.db for an absolute one"
+        )
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigurationError(f"SQLite URL {url!r} names no file; use sqlite:///conveyor.db")
+    if path == ":memory:":
+        raise ConfigurationError(
+            "an in-memory SQLite database cannot be shared by a worker's threads and "
+            "processes; use a file such as sqlite:///conveyor.db"
+        )
+    options = parse_qs(parts.query)
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise ConfigurationError(
+            f"SQLite URL {url!r} has unknown options {sorted(unknown)}; known: synchronous"
+        )
+    synchronous = options.get("synchronous", ["normal"])[0].lower()
+    if synchronous not in SYNCHRONOUS:
+        raise ConfigurationError(
+            f"SQLite URL option synchronous={synchronous!r} must be one of {SYNCHRONOUS}"
+        )
+    return path, synchronous
+
+
+class SQLiteStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, self._synchronous = parse_sqlite_url(url)
+        parent = Path(self.path).parent
+        if not parent.exists():
+            raise ConfigurationError(
+                f"SQLite URL {url!r}: folder {str(parent)!r} does not exist"
+            )
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot open SQLite file {self.path!r}: {exc}") from exc
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite file {self.path!r} is busy: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                raise StoreUnavailable(f"SQLite commit to {self.path!r} failed: {exc}") from exc
+
+    @staticmethod
+    def _clock(now: float | None) -> float:
+        return time.time() if now is None else now
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(time.time(), tz=UTC)
+
+    def _task(self, row: sqlite3.Row) -> Task:
+        return task_from_row(dict(row), self.now())
+
+    # -- schema ------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        conn = self._conn()
+        applied: list[int] = []
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS conveyor_migrations "
+                    "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+                )
+                done = {r[0] for r in conn.execute("SELECT version FROM conveyor_migrations")}
+                for version, script in load_migrations("conveyor.store.sqlite"):
+                    if version in done:
+                        continue
+                    for statement in _statements(script):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO conveyor_migrations VALUES (?, ?)", (version, time.time())
+                    )
+                    applied.append(version)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return applied
+
+    # -- tasks, write --------------------------------------------------------------
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+        now = time.time()
+        out: list[Enqueued] = []
+        with self._write() as conn:
+            for new in tasks:
+                params = _enqueue_params(new, now)
+                row = conn.execute(Q["enqueue"], params).fetchone()
+                if row is not None:
+                    out.append(Enqueued(self._task(row), created=True))
+                    continue
+                existing = conn.execute(Q["get_by_idempotency_key"], params).fetchone()
+                out.append(Enqueued(self._task(existing), created=False))
+        return out
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        now: float | None = None,
+    ) -> list[Claimed]:
+        if limit <= 0 or not queues:
+            return []
+        params = {
+            "queues": json.dumps(list(queues)),
+            "limit": limit,
+            "worker_id": worker_id,
+            "lease_seconds": lease_seconds,
+            "now": self._clock(now),
+        }
+        with self._write() as conn:
+            rows = conn.execute(Q["claim"], params).fetchall()
+        tasks = sorted((self._task(r) for r in rows), key=lambda t: (t.priority, t.seq))
+        tokens = {r["id"]: r["lease_token"] for r in rows}
+        return [Claimed(t, Lease(t.id, tokens[t.id])) for t in tasks]
+
+    def _per_lease(
+        self, query: str, items: Sequence[dict[str, Any]], now: float | None
+    ) -> list[str]:
+        if not items:
+            return []
+        clock = self._clock(now)
+        accepted: list[str] = []
+        with self._write() as conn:
+            for item in items:
+                if conn.execute(query, {"now": clock, **item}).fetchone() is not None:
+                    accepted.append(item["id"])
+        return accepted
+
+    def heartbeat(
+        self, leases: Sequence[Lease], lease_seconds: float, now: float | None = None
+    ) -> list[str]:
+        items = [
+            {"id": lease.task_id, "token": lease.token, "lease_seconds": lease_seconds}
+            for lease in leases
+        ]
+        return self._per_lease(Q["heartbeat"], items, now)
+
+    def complete(self, completions: Sequence[Completion], now: float | None = None) -> list[str]:
+        items = [
+            {"id": c.lease.task_id, "token": c.lease.token, "result": payload.dumps(c.result)}
+            for c in completions
+        ]
+        return self._per_lease(Q["complete"], items, now)
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        items = [
+            {
+                "id": f.lease.task_id,
+                "token": f.lease.token,
+                "retry_delay": f.retry_delay,
+                "error": payload.dumps(f.error.to_json()),
+            }
+            for f in failures
+        ]
+        return self._per_lease(Q["fail"], items, now)
+
+    def release(self, leases: Sequence[Lease], now: float | None = None) -> list[str]:
+        items = [{"id": lease.task_id, "token": lease.token} for lease in leases]
+        return self._per_lease(Q["release"], items, now)
+
+    def cancel(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
+        return self._per_lease(Q["cancel"], [{"id": i} for i in task_ids], now)
+
+    # -- tasks, read ---------------------------------------------------------------
+
+    def get(self, task_id: str) -> Task | None:
+        row = self._conn().execute(Q["get"], {"id": str(task_id)}).fetchone()
+        return None if row is None else self._task(row)
+
+    def list(self, filter: TaskFilter, limit: int = 50, cursor: str | None = None) -> Page:
+        where, params = _list_where(filter, cursor, time.time())
+        sql = f"SELECT * FROM conveyor_tasks {where} ORDER BY seq DESC LIMIT :limit"
+        rows = self._conn().execute(sql, {**params, "limit": limit + 1}).fetchall()
+        tasks = [self._task(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(tasks, str(tasks[-1].seq) if more and tasks else None)
+
+    def stats(self, now: float | None = None) -> list[QueueStats]:
+        clock = self._clock(now)
+        by_queue: dict[str, QueueStats] = {}
+        for row in self._conn().execute(Q["stats"], {"now": clock}):
+            stats = by_queue.setdefault(row["queue"], QueueStats(row["queue"]))
+            stats.counts[row["state"]] = row["n"]
+            if row["oldest_due"] is not None:
+                by_queue[row["queue"]] = QueueStats(
+                    stats.queue, stats.counts, max(0.0, clock - row["oldest_due"])
+                )
+        return [by_queue[q] for q in sorted(by_queue)]
+
+    # -- time ------------------------------------------------------------------------
+
+    def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
+        with self._write() as conn:
+            rows = conn.execute(
+                Q["reap_expired"], {"now": self._clock(now), "limit": limit}
+            ).fetchall()
+        return len(rows)
+
+    def prune(
+        self,
+        completed_seconds: float,
+        failed_seconds: float,
+        now: float | None = None,
+        limit: int = 1000,
+    ) -> int:
+        params = {
+            "now": self._clock(now),
+            "completed_seconds": completed_seconds,
+            "failed_seconds": failed_seconds,
+            "limit": limit,
+        }
+        with self._write() as conn:
+            return conn.execute(Q["prune"], params).rowcount
+
+    def replay(
+        self,
+        task_ids: Sequence[str] | None = None,
+        queue: str | None = None,
+        now: float | None = None,
+    ) -> list[str]:
+        params = {
+            "ids": None if task_ids is None else json.dumps(list(task_ids)),
+            "queue": queue,
+            "now": self._clock(now),
+        }
+        with self._write() as conn:
+            return [r["id"] for r in conn.execute(Q["replay"], params).fetchall()]
+
+    def purge(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> int:
+        params = {"ids": None if task_ids is None else json.dumps(list(task_ids)), "queue": queue}
+        with self._write() as conn:
+            return conn.execute(Q["purge"], params).rowcount
+
+    def acquire_duty(
+        self, name: str, holder: str, ttl_seconds: float, now: float | None = None
+    ) -> bool:
+        params = {"name": name, "holder": holder, "ttl": ttl_seconds, "now": self._clock(now)}
+        with self._write() as conn:
+            return conn.execute(Q["acquire_duty"], params).fetchone() is not None
+
+    def seconds_until_due(self, queues: Sequence[str], now: float | None = None) -> float | None:
+        row = self._conn().execute(Q["next_due"], {"queues": json.dumps(list(queues))}).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return max(0.0, row[0] - self._clock(now))
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        conn = self._conn()
+        start = conn.execute("PRAGMA data_version").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            if conn.execute("PRAGMA data_version").fetchone()[0] != start:
+                return True
+        return False
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    return all(ln.strip().startswith("--") or not ln.strip() for ln in statement.splitlines())
+
+
+def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "name": new.name,
+        "queue": new.queue,
+        "priority": int(new.priority),
+        "args": payload.dumps(new.args),
+        "kwargs": payload.dumps(new.kwargs),
+        "max_attempts": new.retry.max_attempts,
+        "min_backoff": new.retry.min_backoff,
+        "max_backoff": new.retry.max_backoff,
+        "max_doublings": new.retry.max_doublings,
+        "timeout": new.timeout,
+        "now": now,
+        "run_at": None if new.run_at is None else new.run_at.timestamp(),
+        "delay": new.delay,
+        "idempotency_key": new.idempotency_key,
+    }
+
+
+def _list_where(
+    filter: TaskFilter, cursor: str | None, now: float
+) -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {"now": now}
+    if filter.queue is not None:
+        clauses.append("queue = :queue")
+        params["queue"] = filter.queue
+    if filter.name is not None:
+        clauses.append("name = :name")
+        params["name"] = filter.name
+    if filter.status is not None:
+        clauses.append(_STATUS_CLAUSE.get(filter.status, "status = :status"))
+        params["status"] = str(filter.status)
+    if cursor is not None:
+        clauses.append("seq < :cursor")
+        params["cursor"] = _cursor(cursor)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+_STATUS_CLAUSE = {
+    "queued": "status = 'queued' AND run_at <= :now",
+    "scheduled": "status = 'queued' AND run_at > :now",
+}
+
+
+def _cursor(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError:
+        raise ConfigurationError(f"cursor {cursor!r} is not one this store handed out") from None
