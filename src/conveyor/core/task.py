@@ -58,9 +58,7 @@ class Priority(IntEnum):
                 return cls[value.upper()]
             except KeyError:
                 pass
-        raise ConfigurationError(
-            f"priority {value!r} is not one of 'high', 'normal', 'low'"
-        )
+        raise ConfigurationError(f"priority {value!r} is not one of 'high', 'normal', 'low'")
 
 
 @dataclass(frozen=True, slots=True)

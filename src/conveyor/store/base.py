@@ -10,6 +10,7 @@ default the store's own clock decides.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,7 +101,7 @@ class Store(Protocol):
         """Newest first, keyset-paginated: pass `next_cursor` back for the next page."""
         ...
 
-    def stats(self, now: float | None = None) -> list[QueueStats]: ...
+    def stats(self, now: float | None = None) -> builtins.list[QueueStats]: ...
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
         """Expired leases go back to queued, or to failed when attempts are used up."""
@@ -117,9 +118,11 @@ class Store(Protocol):
         ...
 
     def replay(
-        self, task_ids: Sequence[str] | None = None, queue: str | None = None,
+        self,
+        task_ids: Sequence[str] | None = None,
+        queue: str | None = None,
         now: float | None = None,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Failed (dead-letter) tasks back to queued with fresh attempts."""
         ...
 

@@ -12,6 +12,7 @@ instead of querying the table.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -76,9 +77,7 @@ class SQLiteStore:
         self.path, self._synchronous = parse_sqlite_url(url)
         parent = Path(self.path).parent
         if not parent.exists():
-            raise ConfigurationError(
-                f"SQLite URL {url!r}: folder {str(parent)!r} does not exist"
-            )
+            raise ConfigurationError(f"SQLite URL {url!r}: folder {str(parent)!r} does not exist")
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -262,7 +261,7 @@ class SQLiteStore:
         more = len(rows) > limit
         return Page(tasks, str(tasks[-1].seq) if more and tasks else None)
 
-    def stats(self, now: float | None = None) -> list[QueueStats]:
+    def stats(self, now: float | None = None) -> builtins.list[QueueStats]:
         clock = self._clock(now)
         by_queue: dict[str, QueueStats] = {}
         for row in self._conn().execute(Q["stats"], {"now": clock}):
@@ -304,7 +303,7 @@ class SQLiteStore:
         task_ids: Sequence[str] | None = None,
         queue: str | None = None,
         now: float | None = None,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         params = {
             "ids": None if task_ids is None else json.dumps(list(task_ids)),
             "queue": queue,
@@ -329,7 +328,7 @@ class SQLiteStore:
         row = self._conn().execute(Q["next_due"], {"queues": json.dumps(list(queues))}).fetchone()
         if row is None or row[0] is None:
             return None
-        return max(0.0, row[0] - self._clock(now))
+        return max(0.0, float(row[0]) - self._clock(now))
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         conn = self._conn()
@@ -349,7 +348,7 @@ class SQLiteStore:
         self._local = threading.local()
 
 
-def _statements(script: str) -> list[str]:
+def _statements(script: str) -> builtins.list[str]:
     return [s.strip() for s in script.split(";") if s.strip() and not _only_comments(s)]
 
 
@@ -377,10 +376,8 @@ def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
     }
 
 
-def _list_where(
-    filter: TaskFilter, cursor: str | None, now: float
-) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
+def _list_where(filter: TaskFilter, cursor: str | None, now: float) -> tuple[str, dict[str, Any]]:
+    clauses: builtins.list[str] = []
     params: dict[str, Any] = {"now": now}
     if filter.queue is not None:
         clauses.append("queue = :queue")

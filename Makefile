@@ -1,0 +1,50 @@
+# Conveyor: every target creates the virtualenv it needs. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: help
+help: ## show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(STAMP) ## create .venv and install Conveyor with its dev tools
+
+.PHONY: run
+run: $(STAMP) ## migrate the embedded SQLite store and start `conveyor dev`
+	$(BIN)/conveyor migrate --url sqlite:///conveyor.db
+	$(BIN)/conveyor dev --url sqlite:///conveyor.db
+
+.PHONY: test
+test: $(STAMP) ## lint, then the whole test suite on SQLite and PostgreSQL
+	$(MAKE) lint
+	$(BIN)/pytest -q
+
+.PHONY: lint
+lint: $(STAMP) ## ruff format check, ruff, mypy --strict, import contracts
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: format
+format: $(STAMP) ## format and fix what ruff can
+	$(BIN)/ruff format src tests bench examples
+	$(BIN)/ruff check --fix src tests bench examples
+
+.PHONY: bench
+bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
+	$(BIN)/python bench/throughput.py
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,314 @@
+"""Conveyor: the client layer. Define tasks, enqueue, inspect, cancel, replay.
+
+Every method is a thin shell around one store operation; sync methods call the store
+directly and `a`-prefixed ones run the same call in the store's thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar, overload
+
+from conveyor.core import payload
+from conveyor.core.task import JSONValue, NewTask, Priority, RetryPolicy, Status, Task
+from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
+from conveyor.settings import resolve_url
+from conveyor.store import open_store
+from conveyor.store.aio import AsyncStore
+from conveyor.store.base import Page, QueueStats, Store, TaskFilter
+from conveyor.tasks import (
+    Registry,
+    Signature,
+    TaskDefinition,
+    TaskFunction,
+    TaskHandle,
+    TaskOptions,
+    check_delay,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Enqueueable = Signature | NewTask | Mapping[str, Any]
+
+
+class Conveyor:
+    """One queue application: a store URL and the tasks registered on it.
+
+    >>> app = Conveyor("sqlite:///conveyor.db")  # doctest: +SKIP
+    >>> @app.task(queue="emails")                # doctest: +SKIP
+    ... def send(to: str) -> None: ...
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self.registry = Registry()
+        self._store: Store | None = None
+        self._astore: AsyncStore | None = None
+        self._lock = threading.Lock()
+
+    # -- the store, opened on first use ---------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self.url)
+        return self._store
+
+    @property
+    def astore(self) -> AsyncStore:
+        if self._astore is None:
+            store = self.store
+            with self._lock:
+                if self._astore is None:
+                    self._astore = AsyncStore(store)
+        return self._astore
+
+    def use_store(self, store: Store) -> None:
+        """Share an already open store (the worker and the CLI do this)."""
+        self._store = store
+
+    def close(self) -> None:
+        if self._astore is not None:
+            self._astore.close()
+            self._astore = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- defining tasks ----------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: str | Priority = "normal",
+        max_attempts: int = 3,
+        min_backoff: float = 1.0,
+        max_backoff: float = 3600.0,
+        max_doublings: int = 16,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: str | Priority = "normal",
+        max_attempts: int = 3,
+        min_backoff: float = 1.0,
+        max_backoff: float = 3600.0,
+        max_doublings: int = 16,
+        timeout: float | None = None,
+    ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
+        """Register a function as a task; its name defaults to the function's name."""
+        retry = _retry_policy(max_attempts, min_backoff, max_backoff, max_doublings)
+        level = Priority.parse(priority)
+        _check_timeout(timeout)
+
+        def register(f: Callable[P, R]) -> TaskFunction[P, R]:
+            definition = TaskDefinition(
+                name=name or f.__name__,
+                fn=f,
+                queue=queue,
+                priority=level,
+                retry=retry,
+                timeout=timeout,
+            )
+            self.registry.add(definition)
+            return TaskFunction(self, definition)
+
+        return register(fn) if fn is not None else register
+
+    # -- enqueue -----------------------------------------------------------------------
+
+    def submit(self, new: NewTask) -> TaskHandle:
+        [handle] = self._submit_many([new])
+        return handle
+
+    async def asubmit(self, new: NewTask) -> TaskHandle:
+        checked = _checked(new)
+        [done] = await self.astore.run(self.store.enqueue, [checked])
+        return TaskHandle(self, done.task, done.created)
+
+    def _submit_many(self, news: Sequence[NewTask]) -> list[TaskHandle]:
+        checked = [_checked(n) for n in news]
+        return [TaskHandle(self, e.task, e.created) for e in self.store.enqueue(checked)]
+
+    def enqueue(
+        self,
+        name: str,
+        args: Sequence[JSONValue] = (),
+        kwargs: Mapping[str, JSONValue] | None = None,
+        *,
+        queue: str | None = None,
+        priority: str | Priority | None = None,
+        delay: float = 0.0,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> TaskHandle:
+        """Enqueue a task by name, for producers that do not import the task.
+
+        >>> app.enqueue("add", args=[1, 2])  # doctest: +SKIP
+        """
+        options = TaskOptions(
+            queue=queue,
+            priority=None if priority is None else Priority.parse(priority),
+            delay=check_delay(delay),
+            run_at=run_at,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
+        return self.submit(self._by_name(name).new_task(list(args), kwargs or {}, options))
+
+    def enqueue_many(self, items: Iterable[Enqueueable]) -> list[TaskHandle]:
+        """Enqueue many tasks in one transaction: all are stored, or none.
+
+        Items are signatures (`add.s(1, 2)`), `NewTask` values, or mappings with the
+        keyword arguments of `enqueue` (`{"name": "add", "args": [1, 2]}`).
+        """
+        return self._submit_many([self._to_new_task(item) for item in items])
+
+    def _to_new_task(self, item: Enqueueable) -> NewTask:
+        if isinstance(item, Signature):
+            return item.new_task()
+        if isinstance(item, NewTask):
+            return item
+        fields = dict(item)
+        try:
+            name = fields.pop("name")
+        except KeyError:
+            raise ConfigurationError(f"enqueue_many item {item!r} has no 'name'") from None
+        args = fields.pop("args", ())
+        kwargs = fields.pop("kwargs", None) or {}
+        if "priority" in fields and fields["priority"] is not None:
+            fields["priority"] = Priority.parse(fields["priority"])
+        try:
+            options = TaskOptions(**fields)
+        except TypeError as exc:
+            raise ConfigurationError(f"enqueue_many item {item!r}: {exc}") from None
+        return self._by_name(name).new_task(list(args), kwargs, options)
+
+    def _by_name(self, name: str) -> TaskDefinition:
+        """The registered definition, or defaults for a task this process does not know."""
+        if not name or not isinstance(name, str):
+            raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
+        return self.registry.find(name) or TaskDefinition(name=name, fn=_not_here)
+
+    # -- inspect and control -----------------------------------------------------------
+
+    def get(self, task_id: str) -> Task:
+        task = self.store.get(str(task_id))
+        if task is None:
+            raise TaskNotFound(f"no task has id {task_id!r}")
+        return task
+
+    async def aget(self, task_id: str) -> Task:
+        task = await self.astore.run(self.store.get, str(task_id))
+        if task is None:
+            raise TaskNotFound(f"no task has id {task_id!r}")
+        return task
+
+    def cancel(self, task_id: str) -> Task:
+        """Cancel a task that has not finished; a running one loses its lease."""
+        if not self.store.cancel([str(task_id)]):
+            task = self.get(task_id)
+            if task.status is not Status.CANCELLED:
+                raise InvalidTransition(
+                    f"task {task_id} already finished as {task.status}", status=str(task.status)
+                )
+        return self.get(task_id)
+
+    def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | Status | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        if status is not None:
+            status = _status(status)
+        if not 1 <= limit <= 1000:
+            raise ConfigurationError(f"limit must be between 1 and 1000, not {limit}")
+        return self.store.list(TaskFilter(queue, status, name), limit=limit, cursor=cursor)
+
+    def stats(self) -> list[QueueStats]:
+        return self.store.stats()
+
+    def replay(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> list[str]:
+        """Dead letters back to the queue with fresh attempts; all of them when no ids."""
+        return self.store.replay(None if task_ids is None else list(task_ids), queue)
+
+    def purge(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> int:
+        """Delete dead letters; all of them (of `queue`) when no ids are given."""
+        return self.store.purge(None if task_ids is None else list(task_ids), queue)
+
+    def migrate(self) -> list[int]:
+        return self.store.migrate()
+
+
+def _checked(new: NewTask) -> NewTask:
+    payload.check_arguments(new.name, new.args, new.kwargs)
+    if not new.queue:
+        raise ConfigurationError(f"task {new.name!r}: queue name must not be empty")
+    if new.idempotency_key is not None and not isinstance(new.idempotency_key, str):
+        raise ConfigurationError(
+            f"task {new.name!r}: idempotency_key must be a string, not {new.idempotency_key!r}"
+        )
+    if new.run_at is not None and new.run_at.tzinfo is None:
+        raise ConfigurationError(
+            f"task {new.name!r}: run_at {new.run_at.isoformat()} has no timezone; "
+            "pass an aware datetime such as datetime.now(UTC)"
+        )
+    return new
+
+
+def _status(value: str | Status) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        known = ", ".join(s.value for s in Status)
+        raise ConfigurationError(f"status {value!r} is not one of {known}") from None
+
+
+def _retry_policy(
+    max_attempts: int, min_backoff: float, max_backoff: float, max_doublings: int
+) -> RetryPolicy:
+    if max_attempts < 1:
+        raise ConfigurationError(f"max_attempts must be at least 1, not {max_attempts}")
+    if min_backoff < 0 or max_backoff < min_backoff:
+        raise ConfigurationError(
+            f"backoff must satisfy 0 <= min_backoff <= max_backoff "
+            f"(got {min_backoff} and {max_backoff})"
+        )
+    if max_doublings < 0:
+        raise ConfigurationError(f"max_doublings must not be negative, not {max_doublings}")
+    return RetryPolicy(max_attempts, float(min_backoff), float(max_backoff), max_doublings)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and timeout <= 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout}")
+
+
+def _not_here(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("a task enqueued by name runs on a worker that registered it")

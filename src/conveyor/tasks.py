@@ -1,0 +1,263 @@
+"""Task definitions: `@app.task` turns a function into a `TaskFunction`.
+
+A TaskFunction reaches its Conveyor through the small `Producer` protocol, so the worker
+can import the `Registry` without importing the client layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+
+from conveyor.core.task import JSONValue, NewTask, Priority, RetryPolicy, Status, Task
+from conveyor.errors import (
+    ConfigurationError,
+    TaskCancelled,
+    TaskFailed,
+    UnknownTaskError,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Producer(Protocol):
+    """What a TaskFunction and a TaskHandle need of their Conveyor."""
+
+    def submit(self, new: NewTask) -> TaskHandle: ...
+
+    async def asubmit(self, new: NewTask) -> TaskHandle: ...
+
+    def get(self, task_id: str) -> Task: ...
+
+    async def aget(self, task_id: str) -> Task: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Per-enqueue options; None means the task's default."""
+
+    queue: str | None = None
+    priority: Priority | None = None
+    delay: float = 0.0
+    run_at: datetime | None = None
+    idempotency_key: str | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDefinition:
+    name: str
+    fn: Callable[..., Any]
+    queue: str = "default"
+    priority: Priority = Priority.NORMAL
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def new_task(
+        self,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: Mapping[str, Any],
+        options: TaskOptions = TaskOptions(),
+    ) -> NewTask:
+        retry = self.retry
+        if options.max_attempts is not None:
+            retry = replace(retry, max_attempts=options.max_attempts)
+        return NewTask(
+            name=self.name,
+            queue=options.queue or self.queue,
+            args=list(args),
+            kwargs=dict(kwargs),
+            priority=self.priority if options.priority is None else options.priority,
+            retry=retry,
+            timeout=self.timeout if options.timeout is None else options.timeout,
+            delay=options.delay,
+            run_at=options.run_at,
+            idempotency_key=options.idempotency_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A task with its arguments, not yet enqueued: `add.s(1, 2)`."""
+
+    definition: TaskDefinition
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: TaskOptions = TaskOptions()
+
+    def new_task(self) -> NewTask:
+        return self.definition.new_task(self.args, self.kwargs, self.options)
+
+
+class TaskHandle:
+    """The receipt of an enqueue: the task id, and a way to wait for the result."""
+
+    def __init__(self, producer: Producer, task: Task, created: bool = True) -> None:
+        self._producer = producer
+        self.id = task.id
+        self.task = task
+        self.created = created
+
+    def __repr__(self) -> str:
+        return f"TaskHandle(id={self.id!r}, name={self.task.name!r}, created={self.created})"
+
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> JSONValue:
+        """Block until the task finishes; return its result or raise why it did not.
+
+        >>> handle.wait(timeout=10)  # doctest: +SKIP
+        3
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for delay in _poll_delays(poll):
+            task = self._producer.get(self.id)
+            if task.status.finished:
+                return _outcome(task)
+            _check_deadline(self.id, deadline, timeout)
+            time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def await_result(self, timeout: float | None = None, poll: float = 0.05) -> JSONValue:
+        """The async form of `wait`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for delay in _poll_delays(poll):
+            task = await self._producer.aget(self.id)
+            if task.status.finished:
+                return _outcome(task)
+            _check_deadline(self.id, deadline, timeout)
+            wait = delay if deadline is None else min(delay, deadline - time.monotonic())
+            await asyncio.sleep(max(0.0, wait))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _poll_delays(first: float) -> Iterator[float]:
+    delay = first / 10
+    while True:
+        yield delay
+        delay = min(first, delay * 2)
+
+
+def _check_deadline(task_id: str, deadline: float | None, timeout: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"task {task_id} did not finish within {timeout} seconds")
+
+
+def _outcome(task: Task) -> JSONValue:
+    if task.status is Status.COMPLETED:
+        return task.result
+    if task.status is Status.CANCELLED:
+        raise TaskCancelled(f"task {task.id} ({task.name}) was cancelled", task_id=task.id)
+    last = task.errors[-1]["error"] if task.errors else "no error recorded"
+    raise TaskFailed(
+        f"task {task.id} ({task.name}) failed after {task.attempts} attempt(s): {last}",
+        task_id=task.id,
+    )
+
+
+class BoundTask(Generic[P, R]):
+    """A task with enqueue options applied: `add.options(delay=30).enqueue(1, 2)`."""
+
+    def __init__(
+        self, producer: Producer, definition: TaskDefinition, options: TaskOptions
+    ) -> None:
+        self._producer = producer
+        self.definition = definition
+        self._options = options
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+        return self._producer.submit(self.definition.new_task(args, kwargs, self._options))
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+        new = self.definition.new_task(args, kwargs, self._options)
+        return await self._producer.asubmit(new)
+
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature:
+        return Signature(self.definition, args, dict(kwargs), self._options)
+
+
+class TaskFunction(BoundTask[P, R]):
+    """What `@app.task` returns: callable as the plain function, and enqueueable."""
+
+    def __init__(self, producer: Producer, definition: TaskDefinition) -> None:
+        super().__init__(producer, definition, TaskOptions())
+        self.name = definition.name
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = self.definition.fn(*args, **kwargs)
+        return result
+
+    def options(
+        self,
+        *,
+        queue: str | None = None,
+        priority: str | Priority | None = None,
+        delay: float = 0.0,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> BoundTask[P, R]:
+        options = TaskOptions(
+            queue=queue,
+            priority=None if priority is None else Priority.parse(priority),
+            delay=check_delay(delay),
+            run_at=run_at,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
+        return BoundTask(self._producer, self.definition, options)
+
+
+def check_delay(delay: float) -> float:
+    if not isinstance(delay, int | float) or delay < 0:
+        raise ConfigurationError(f"delay must be a number of seconds >= 0, not {delay!r}")
+    return float(delay)
+
+
+class Registry:
+    """Task definitions by name; what a worker can run."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskDefinition] = {}
+
+    def add(self, definition: TaskDefinition) -> None:
+        existing = self._tasks.get(definition.name)
+        if existing is not None and existing.fn is not definition.fn:
+            raise ConfigurationError(
+                f"task name {definition.name!r} is already registered by "
+                f"{existing.fn.__module__}.{existing.fn.__qualname__}; "
+                "pass name= to tell them apart"
+            )
+        self._tasks[definition.name] = definition
+
+    def get(self, name: str) -> TaskDefinition:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self._tasks)) or "none"
+            raise UnknownTaskError(
+                f"no task named {name!r} is registered on this worker (known: {known})"
+            ) from None
+
+    def find(self, name: str) -> TaskDefinition | None:
+        return self._tasks.get(name)
+
+    def queues(self) -> list[str]:
+        return sorted({d.queue for d in self._tasks.values()})
+
+    def __iter__(self) -> Iterator[TaskDefinition]:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)

@@ -1,0 +1,352 @@
+"""Worker: the claim loop, its slots, and the two-phase stop.
+
+```
+            ┌───────────── slot freed ◄────────────── outcome written ◄─┐
+            ▼                                                           │
+ claim(free slots) ──> attempt (executor) ──> outcome queue ──> flusher ┘ (batched)
+            │ nothing due                          ▲
+            ▼                                      │ lease lost → attempt cancelled
+ wait_for_work (NOTIFY / data_version)     heartbeat (every lease/3)
+```
+
+A worker claims only as many tasks as it has free slots, so an idle worker never starves
+behind tasks another one prefetched. A slot stays taken until the attempt's outcome is in
+the store, so leases of finished-but-unacknowledged attempts keep being extended.
+
+Stop: the first signal stops claiming and lets attempts in flight finish within the grace
+period; what is left is cancelled and released so other workers take it at once. A second
+signal skips the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from conveyor.core.task import Claimed, Completion, Failure, Lease
+from conveyor.scheduler.duties import Duty, Pruner, Reaper, run_duty
+from conveyor.store.aio import AsyncStore
+from conveyor.store.base import Store
+from conveyor.tasks import Registry
+from conveyor.worker import signals
+from conveyor.worker.config import WorkerConfig
+from conveyor.worker.executor import Executor, HandlerExecutor, Outcome
+
+log = logging.getLogger("conveyor.worker")
+
+IDLE_WAIT_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 5.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(slots=True)
+class InFlight:
+    claimed: Claimed
+    attempt: asyncio.Task[None]
+    lost: bool = False
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff for reconnecting to a store that went away."""
+
+    first: float = 0.1
+    current: float = field(default=0.0)
+
+    def next(self) -> float:
+        self.current = min(MAX_BACKOFF_SECONDS, self.current * 2 if self.current else self.first)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        queues: Sequence[str],
+        config: WorkerConfig | None = None,
+        *,
+        worker_id: str | None = None,
+        executor: Executor | None = None,
+        duties: Sequence[Duty] | None = None,
+    ) -> None:
+        self.config = config or WorkerConfig()
+        self.queues = list(queues)
+        self.worker_id = worker_id or new_worker_id()
+        self.astore = AsyncStore(store, threads=4)
+        self.store = store
+        self._handlers = HandlerExecutor(registry, self.worker_id, self.config.concurrency * 2)
+        self.executor: Executor = executor or self._handlers
+        self.duties: list[Duty] = (
+            list(duties) if duties is not None else default_duties(self.config)
+        )
+        self._inflight: dict[str, InFlight] = {}
+        self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._killed = asyncio.Event()
+        self.processed = 0
+
+    # -- control -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; let attempts in flight finish within the grace period."""
+        if not self._stopping.is_set():
+            log.info("worker %s stopping: draining %d task(s)", self.worker_id, len(self._inflight))
+        self._stopping.set()
+
+    def kill(self) -> None:
+        """Stop now: cancel what runs and release it."""
+        log.warning("worker %s stopping now", self.worker_id)
+        self._stopping.set()
+        self._killed.set()
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if handle_signals:
+            signals.install(loop, self.stop, self.kill)
+        log.info(
+            "worker %s started: queues=%s concurrency=%d store=%s",
+            self.worker_id,
+            ",".join(self.queues),
+            self.config.concurrency,
+            _safe(self.store.url),
+        )
+        background = [
+            asyncio.create_task(self._flush_loop(), name="conveyor-flush"),
+            asyncio.create_task(self._heartbeat_loop(), name="conveyor-heartbeat"),
+            *(
+                asyncio.create_task(run_duty(self.astore, d, self.worker_id, self._stopping))
+                for d in self.duties
+            ),
+        ]
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            self._handlers.close()
+            self.astore.close()
+            if handle_signals:
+                signals.uninstall(loop)
+            log.info("worker %s stopped after %d task(s)", self.worker_id, self.processed)
+
+    # -- claiming ------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            free = self.config.concurrency - len(self._inflight)
+            if free <= 0:
+                self._slot_free.clear()
+                await _first(self._slot_free.wait(), self._stopping.wait())
+                continue
+            try:
+                claimed = await self.astore.run(
+                    self.store.claim, self.queues, free, self.worker_id, self.config.lease_seconds
+                )
+                if len(claimed) < free:
+                    await self._idle(backoff)
+                backoff.reset()
+            except Exception as exc:
+                delay = backoff.next()
+                log.error("store unavailable while claiming (%s); retrying in %.1fs", exc, delay)
+                await _first(self._stopping.wait(), timeout=delay)
+                continue
+            for one in claimed:
+                self._start(one)
+
+    async def _idle(self, backoff: Backoff) -> None:
+        """Nothing (more) is due: sleep until new work is announced or a delayed task is due."""
+        due = await self.astore.run(self.store.seconds_until_due, self.queues)
+        timeout = IDLE_WAIT_SECONDS if due is None else min(IDLE_WAIT_SECONDS, due)
+        if timeout <= 0:
+            # Due tasks exist but another worker holds their row locks right now.
+            await asyncio.sleep(0.005)
+            return
+        await _first(self.astore.wait_for_work(self.queues, timeout), self._stopping.wait())
+
+    def _start(self, claimed: Claimed) -> None:
+        task = claimed.task
+        log.debug(
+            "task started",
+            extra=_task_fields(claimed),
+        )
+        attempt = asyncio.create_task(self._attempt(claimed), name=f"conveyor-task-{task.id}")
+        self._inflight[task.id] = InFlight(claimed, attempt)
+
+    async def _attempt(self, claimed: Claimed) -> None:
+        try:
+            outcome = await self.executor.execute(claimed)
+        except asyncio.CancelledError:
+            return
+        entry = self._inflight.get(claimed.task.id)
+        if entry is not None and not entry.lost:
+            self._outcomes.put_nowait(outcome)
+        else:
+            self._finish([claimed.task.id])
+
+    def _finish(self, task_ids: Sequence[str]) -> None:
+        for task_id in task_ids:
+            self._inflight.pop(task_id, None)
+        self._slot_free.set()
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty() and len(batch) < 500:
+                batch.append(self._outcomes.get_nowait())
+            await self._write(batch)
+            self._finish([o.lease.task_id for o in batch])
+            self.processed += len(batch)
+
+    async def _write(self, batch: list[Outcome]) -> None:
+        """Write outcomes, retrying while the store is away; a refusal means a lost lease."""
+        completions = [o for o in batch if isinstance(o, Completion)]
+        failures = [o for o in batch if isinstance(o, Failure)]
+        backoff = Backoff()
+        while True:
+            try:
+                accepted = set(await self.astore.run(self.store.complete, completions))
+                accepted |= set(await self.astore.run(self.store.fail, failures))
+                break
+            except Exception as exc:
+                if self._killed.is_set():
+                    return
+                delay = backoff.next()
+                log.error(
+                    "store unavailable while acknowledging (%s); retrying in %.1fs", exc, delay
+                )
+                await asyncio.sleep(delay)
+                completions = [c for c in completions if c.lease.task_id in self._inflight]
+        self._log_outcomes(batch, accepted)
+
+    def _log_outcomes(self, batch: list[Outcome], accepted: set[str]) -> None:
+        for outcome in batch:
+            entry = self._inflight.get(outcome.lease.task_id)
+            fields = _task_fields(entry.claimed) if entry else {}
+            if outcome.lease.task_id not in accepted:
+                log.warning(
+                    "outcome refused: the lease was lost (reaped or cancelled)", extra=fields
+                )
+            elif isinstance(outcome, Failure):
+                final = outcome.retry_delay is None
+                log.warning(
+                    "task failed%s: %s",
+                    " for good" if final else f", retrying in {outcome.retry_delay:.1f}s",
+                    outcome.error.error,
+                    extra=fields,
+                )
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.config.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            leases = [e.claimed.lease for e in self._inflight.values()]
+            if not leases:
+                continue
+            try:
+                held = set(
+                    await self.astore.run(self.store.heartbeat, leases, self.config.lease_seconds)
+                )
+            except Exception as exc:
+                log.error("store unavailable while extending leases (%s)", exc)
+                continue
+            self._drop_lost([lease for lease in leases if lease.task_id not in held])
+
+    def _drop_lost(self, lost: Sequence[Lease]) -> None:
+        for lease in lost:
+            entry = self._inflight.get(lease.task_id)
+            if entry is None or entry.claimed.lease != lease or entry.attempt.done():
+                continue
+            entry.lost = True
+            entry.attempt.cancel()
+            log.warning(
+                "lease lost (cancelled or reaped); attempt stopped",
+                extra=_task_fields(entry.claimed),
+            )
+            self._finish([lease.task_id])
+
+    # -- stopping ------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        if self._inflight and not self._killed.is_set():
+            await _first(self._all_done(), self._killed.wait(), timeout=self.config.grace_seconds)
+        leftover = [e for e in self._inflight.values() if not e.attempt.done()]
+        for entry in leftover:
+            entry.lost = True
+            entry.attempt.cancel()
+        if leftover:
+            leases = [e.claimed.lease for e in leftover]
+            try:
+                released = await self.astore.run(self.store.release, leases)
+                log.info("released %d unfinished task(s) for other workers", len(released))
+            except Exception as exc:
+                log.error(
+                    "could not release %d task(s) (%s); their leases will expire", len(leases), exc
+                )
+            self._finish([lease.task_id for lease in leases])
+        await _first(self._all_done(), self._killed.wait(), timeout=self.config.grace_seconds)
+
+    async def _all_done(self) -> None:
+        while self._inflight:
+            self._slot_free.clear()
+            await self._slot_free.wait()
+
+
+def default_duties(config: WorkerConfig) -> list[Duty]:
+    return [
+        Reaper(interval=config.reap_interval),
+        Pruner(
+            interval=config.prune_interval,
+            completed_retention=config.completed_retention,
+            failed_retention=config.failed_retention,
+        ),
+    ]
+
+
+async def _first(*aws: object, timeout: float | None = None) -> None:
+    """Wait until the first of several awaitables finishes (or the timeout); cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]  # type: ignore[call-overload]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def _task_fields(claimed: Claimed) -> dict[str, object]:
+    task = claimed.task
+    return {
+        "task_id": task.id,
+        "task_name": task.name,
+        "queue": task.queue,
+        "attempt": task.attempts,
+    }
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
