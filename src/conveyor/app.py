@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
 from conveyor.core import payload
-from conveyor.core.task import JSONValue, NewTask, Priority, RetryPolicy, Status, Task
+from conveyor.core.queue import QueueSettings
+from conveyor.core.retry import retry_delay
+from conveyor.core.task import (
+    AttemptError,
+    Claimed,
+    Completion,
+    Failure,
+    JSONValue,
+    Lease,
+    NewTask,
+    Priority,
+    RetryPolicy,
+    Status,
+    Task,
+)
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.settings import resolve_url
 from conveyor.store import open_store
@@ -32,6 +47,25 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 Enqueueable = Signature | NewTask | Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue as operators see it: settings and live counts."""
+
+    name: str
+    paused: bool
+    counts: dict[str, int]
+    oldest_queued_age: float | None
+
+    @classmethod
+    def of(cls, stats: QueueStats | None, settings: QueueSettings) -> QueueInfo:
+        return cls(
+            name=settings.name,
+            paused=settings.paused,
+            counts={s.value: (stats.counts.get(s.value, 0) if stats else 0) for s in Status},
+            oldest_queued_age=stats.oldest_queued_age if stats else None,
+        )
 
 
 class Conveyor:
@@ -167,6 +201,36 @@ class Conveyor:
 
         >>> app.enqueue("add", args=[1, 2])  # doctest: +SKIP
         """
+        return self.submit(
+            self.new_task(
+                name,
+                args,
+                kwargs,
+                queue=queue,
+                priority=priority,
+                delay=delay,
+                run_at=run_at,
+                idempotency_key=idempotency_key,
+                max_attempts=max_attempts,
+                timeout=timeout,
+            )
+        )
+
+    def new_task(
+        self,
+        name: str,
+        args: Sequence[JSONValue] = (),
+        kwargs: Mapping[str, JSONValue] | None = None,
+        *,
+        queue: str | None = None,
+        priority: str | Priority | None = None,
+        delay: float = 0.0,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> NewTask:
+        """The task `enqueue` would store, with the registered task's defaults applied."""
         options = TaskOptions(
             queue=queue,
             priority=None if priority is None else Priority.parse(priority),
@@ -176,7 +240,7 @@ class Conveyor:
             max_attempts=max_attempts,
             timeout=timeout,
         )
-        return self.submit(self._by_name(name).new_task(list(args), kwargs or {}, options))
+        return _checked(self._by_name(name).new_task(list(args), kwargs or {}, options))
 
     def enqueue_many(self, items: Iterable[Enqueueable]) -> list[TaskHandle]:
         """Enqueue many tasks in one transaction: all are stored, or none.
@@ -254,6 +318,26 @@ class Conveyor:
     def stats(self) -> list[QueueStats]:
         return self.store.stats()
 
+    def queues(self) -> list[QueueInfo]:
+        """Every queue that has tasks or settings, with counts by state."""
+        stats = {s.queue: s for s in self.store.stats()}
+        settings = {q.name: q for q in self.store.list_queues()}
+        return [
+            QueueInfo.of(stats.get(name), settings.get(name) or QueueSettings(name))
+            for name in sorted(stats.keys() | settings.keys())
+        ]
+
+    def queue_info(self, name: str) -> QueueInfo:
+        stats = next((s for s in self.store.stats() if s.queue == name), None)
+        return QueueInfo.of(stats, self.store.get_queue(name))
+
+    def pause(self, queue: str) -> None:
+        """Stop handing out the queue's tasks; attempts already running finish."""
+        self.store.set_queue(replace(self.store.get_queue(queue), paused=True))
+
+    def resume(self, queue: str) -> None:
+        self.store.set_queue(replace(self.store.get_queue(queue), paused=False))
+
     def replay(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> list[str]:
         """Dead letters back to the queue with fresh attempts; all of them when no ids."""
         return self.store.replay(None if task_ids is None else list(task_ids), queue)
@@ -264,6 +348,34 @@ class Conveyor:
 
     def migrate(self) -> list[int]:
         return self.store.migrate()
+
+    # -- the pull protocol, for workers that reach the store through this client --------
+
+    def lease(self, queue: str, limit: int, worker_id: str, lease_seconds: float) -> list[Claimed]:
+        """Claim up to `limit` due tasks of one queue for an outside worker."""
+        return self.store.claim([queue], limit, worker_id, lease_seconds)
+
+    def heartbeat(self, task_id: str, token: int, lease_seconds: float) -> bool:
+        return bool(self.store.heartbeat([Lease(task_id, token)], lease_seconds))
+
+    def complete(self, task_id: str, token: int, result: JSONValue = None) -> bool:
+        payload.check_result(task_id, result)
+        return bool(self.store.complete([Completion(Lease(task_id, token), result)]))
+
+    def fail(
+        self, task_id: str, token: int, error: str, traceback: str = "", retry: bool = True
+    ) -> bool:
+        """Record a failed attempt; it is retried per the task's policy unless `retry` is False."""
+        task = self.get(task_id)
+        entry = AttemptError(
+            attempt=task.attempts,
+            error=error,
+            traceback=traceback,
+            at=datetime.now(UTC).isoformat(),
+            worker_id=task.worker_id or "",
+        )
+        delay = retry_delay(task.retry, task.attempts) if retry else None
+        return bool(self.store.fail([Failure(Lease(task_id, token), entry, delay)]))
 
 
 def _checked(new: NewTask) -> NewTask:

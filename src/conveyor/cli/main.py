@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from conveyor.cli.commands.server import server
 from conveyor.cli.commands.tasks import dlq, enqueue, migrate, queues, tasks
 from conveyor.cli.commands.worker import dev, worker
 from conveyor.cli.render import errors
@@ -18,7 +19,7 @@ def cli() -> None:
     """Conveyor: a durable task queue on SQLite or PostgreSQL."""
 
 
-for command in (worker, dev, enqueue, tasks, dlq, migrate, queues):
+for command in (worker, dev, server, enqueue, tasks, dlq, migrate, queues):
     cli.add_command(command)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
 
 
@@ -142,6 +143,16 @@ class Store(Protocol):
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         """Block until new work may be there or `timeout` passes; True when woken early."""
+        ...
+
+    def get_queue(self, name: str) -> QueueSettings:
+        """The queue's settings; the defaults when none were stored."""
+        ...
+
+    def set_queue(self, settings: QueueSettings) -> None: ...
+
+    def list_queues(self) -> builtins.list[QueueSettings]:
+        """Every queue with stored settings, by name."""
         ...
 
     def close(self) -> None: ...

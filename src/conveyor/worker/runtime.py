@@ -158,18 +158,17 @@ class Worker:
                 claimed = await self.astore.run(
                     self.store.claim, self.queues, free, self.worker_id, self.config.lease_seconds
                 )
+                for one in claimed:
+                    self._start(one)
                 if len(claimed) < free:
-                    await self._idle(backoff)
+                    await self._idle()
                 backoff.reset()
             except Exception as exc:
                 delay = backoff.next()
                 log.error("store unavailable while claiming (%s); retrying in %.1fs", exc, delay)
                 await _first(self._stopping.wait(), timeout=delay)
-                continue
-            for one in claimed:
-                self._start(one)
 
-    async def _idle(self, backoff: Backoff) -> None:
+    async def _idle(self) -> None:
         """Nothing (more) is due: sleep until new work is announced or a delayed task is due."""
         due = await self.astore.run(self.store.seconds_until_due, self.queues)
         timeout = IDLE_WAIT_SECONDS if due is None else min(IDLE_WAIT_SECONDS, due)
@@ -233,7 +232,6 @@ class Worker:
                     "store unavailable while acknowledging (%s); retrying in %.1fs", exc, delay
                 )
                 await asyncio.sleep(delay)
-                completions = [c for c in completions if c.lease.task_id in self._inflight]
         self._log_outcomes(batch, accepted)
 
     def _log_outcomes(self, batch: list[Outcome], accepted: set[str]) -> None:

@@ -5,47 +5,31 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
+from conveyor.api.auth import Tokens
+from conveyor.app import Conveyor
 from conveyor.cli import logs
+from conveyor.cli.commands.options import with_log_options
+from conveyor.cli.commands.server import check_exposure, serve
 from conveyor.cli.loading import load_app
 from conveyor.cli.options import url_option
 from conveyor.cli.render import console
-from conveyor.store import open_store
+from conveyor.settings import resolve_url
 from conveyor.worker.config import WorkerConfig
 from conveyor.worker.runtime import Worker
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def _with_log_options(fn: F) -> F:
-    fn = click.option(
-        "--log-format", default="human", show_default=True, type=click.Choice(["human", "json"])
-    )(fn)
-    return click.option(
-        "--log-level",
-        default="info",
-        show_default=True,
-        type=click.Choice(["debug", "info", "warning", "error"]),
-    )(fn)
-
-
-def run_worker(app_spec: str, url: str | None, queues: str | None, config: WorkerConfig) -> None:
-    app = load_app(app_spec)
-    store = open_store(url or app.url, migrate=True)
-    app.use_store(store)
+def build_worker(app: Conveyor, queues: str | None, config: WorkerConfig) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else []
-    worker = Worker(store, app.registry, names or app.registry.queues() or ["default"], config)
-    try:
-        asyncio.run(worker.run(handle_signals=True))
-    finally:
-        store.close()
+    return Worker(app.store, app.registry, names or app.registry.queues() or ["default"], config)
+
+
+def _exit_past_stuck_threads() -> None:
     # A sync handler stuck past its timeout holds a thread that Python would join at exit;
     # its attempt is already failed or released, so leave without waiting for it.
-    if any(t.name.startswith("conveyor-task") for t in threading.enumerate()):
+    if any(t.name.startswith("conveyor-task") and t.is_alive() for t in threading.enumerate()):
         os._exit(0)
 
 
@@ -59,7 +43,7 @@ def run_worker(app_spec: str, url: str | None, queues: str | None, config: Worke
     "lease_seconds",
     default=30.0,
     show_default=True,
-    help="Seconds a claim holds a task before others may take it (extended by heartbeats).",
+    help="Seconds a claim holds a task before others may take it (heartbeats extend it).",
 )
 @click.option(
     "--grace",
@@ -74,7 +58,7 @@ def run_worker(app_spec: str, url: str | None, queues: str | None, config: Worke
     show_default=True,
     help="Seconds between sweeps for expired leases.",
 )
-@_with_log_options
+@with_log_options
 def worker(
     app_spec: str,
     url: str | None,
@@ -94,7 +78,15 @@ def worker(
         grace_seconds=grace_seconds,
         reap_interval=reap_interval,
     )
-    run_worker(app_spec, url, queues, config)
+    app = load_app(app_spec)
+    if url:
+        app.url = resolve_url(url)
+    app.migrate()
+    try:
+        asyncio.run(build_worker(app, queues, config).run(handle_signals=True))
+    finally:
+        app.close()
+    _exit_past_stuck_threads()
 
 
 @click.command()
@@ -112,10 +104,35 @@ def worker(
     show_default=True,
     help="Store URL (env CONVEYOR_URL).",
 )
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--concurrency", default=10, show_default=True)
-@_with_log_options
-def dev(app_spec: str, url: str, concurrency: int, log_level: str, log_format: str) -> None:
-    """Everything in one process on an embedded store: worker and scheduler."""
+@click.option("--tokens", envvar="CONVEYOR_API_TOKENS", default=None, help="API tokens.")
+@with_log_options
+def dev(
+    app_spec: str,
+    url: str,
+    host: str,
+    port: int,
+    concurrency: int,
+    tokens: str | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Everything in one process on an embedded store: API, worker and scheduler."""
     logs.setup(log_level, log_format)
-    console.print(f"[bold]conveyor dev[/bold]: app {app_spec}, store {url} (Ctrl-C to stop)")
-    run_worker(app_spec, url, None, WorkerConfig(concurrency=concurrency, reap_interval=1.0))
+    parsed = Tokens.parse(tokens)
+    check_exposure(host, parsed, allow_unauthenticated=False)
+    app = load_app(app_spec)
+    app.url = resolve_url(url)
+    app.migrate()
+    config = WorkerConfig(concurrency=concurrency, reap_interval=1.0)
+    console.print(
+        f"[bold]conveyor dev[/bold]: app {app_spec}, store {app.url}, "
+        f"API on http://{host}:{port} (docs at /docs). Ctrl-C to stop."
+    )
+    try:
+        asyncio.run(serve(app, host, port, parsed, worker=build_worker(app, None, config)))
+    finally:
+        app.close()
+    _exit_past_stuck_threads()

@@ -28,7 +28,10 @@ SET status = 'running',
 WHERE seq IN (
     SELECT seq FROM conveyor_tasks
     WHERE status = 'queued'
-      AND queue IN (SELECT value FROM json_each(:queues))
+      AND queue IN (
+          SELECT value FROM json_each(:queues)
+          WHERE value NOT IN (SELECT name FROM conveyor_queues WHERE paused)
+      )
       AND run_at <= :now
     ORDER BY priority, seq
     LIMIT :limit
@@ -152,3 +155,16 @@ RETURNING holder;
 -- When the earliest queued task of these queues is due.
 SELECT min(run_at) FROM conveyor_tasks
 WHERE status = 'queued' AND queue IN (SELECT value FROM json_each(:queues));
+
+-- name: set_queue
+-- Store a queue's settings, replacing what was there.
+INSERT INTO conveyor_queues (name, paused, updated_at) VALUES (:name, :paused, :now)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at;
+
+-- name: get_queue
+-- One queue's stored settings.
+SELECT name, paused FROM conveyor_queues WHERE name = :name;
+
+-- name: list_queues
+-- Every queue with stored settings.
+SELECT name, paused FROM conveyor_queues ORDER BY name;

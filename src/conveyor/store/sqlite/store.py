@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conveyor.core import payload
+from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
@@ -340,6 +341,18 @@ class SQLiteStore:
                 return True
         return False
 
+    def get_queue(self, name: str) -> QueueSettings:
+        row = self._conn().execute(Q["get_queue"], {"name": name}).fetchone()
+        return QueueSettings(name) if row is None else _queue(row)
+
+    def set_queue(self, settings: QueueSettings) -> None:
+        params = {"name": settings.name, "paused": int(settings.paused), "now": time.time()}
+        with self._write() as conn:
+            conn.execute(Q["set_queue"], params)
+
+    def list_queues(self) -> builtins.list[QueueSettings]:
+        return [_queue(row) for row in self._conn().execute(Q["list_queues"])]
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._connections:
@@ -348,12 +361,14 @@ class SQLiteStore:
         self._local = threading.local()
 
 
+def _queue(row: sqlite3.Row) -> QueueSettings:
+    return QueueSettings(row["name"], paused=bool(row["paused"]))
+
+
 def _statements(script: str) -> builtins.list[str]:
-    return [s.strip() for s in script.split(";") if s.strip() and not _only_comments(s)]
-
-
-def _only_comments(statement: str) -> bool:
-    return all(ln.strip().startswith("--") or not ln.strip() for ln in statement.splitlines())
+    """Split a migration into statements; comments go first, as they may hold semicolons."""
+    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
+    return [s.strip() for s in code.split(";") if s.strip()]
 
 
 def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""create_api(conveyor) → the FastAPI application: lifespan, routers, one error shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from conveyor.api import errors
+from conveyor.api.announcer import Announcer
+from conveyor.api.auth import Tokens
+from conveyor.api.routes import dlq, ops, pull, queues, tasks
+from conveyor.api.schemas import ErrorOut
+from conveyor.app import Conveyor
+
+DEFAULT_BODY_LIMIT = 256 * 1024
+
+
+def create_api(
+    conveyor: Conveyor,
+    tokens: Tokens | None = None,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+) -> FastAPI:
+    """The HTTP service over one Conveyor; the caller owns the Conveyor's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        announcer = Announcer(conveyor)
+        api.state.announcer = announcer
+        announcer.start()
+        try:
+            yield
+        finally:
+            await announcer.stop()
+
+    api = FastAPI(
+        title="Conveyor",
+        version="1",
+        summary="A durable task queue: submit, inspect and work tasks over HTTP.",
+        lifespan=lifespan,
+        responses={
+            400: {"model": ErrorOut},
+            401: {"model": ErrorOut},
+            403: {"model": ErrorOut},
+            413: {"model": ErrorOut},
+            422: {"model": ErrorOut},
+        },
+    )
+    api.state.conveyor = conveyor
+    api.state.tokens = tokens or Tokens({})
+    errors.install(api)
+    for module in (tasks, queues, dlq, pull, ops):
+        api.include_router(module.router)
+    api.add_middleware(errors.JsonBodies)
+    api.add_middleware(errors.BodyLimit, limit=body_limit)
+    return api

@@ -1,0 +1,81 @@
+"""Bearer tokens with scopes: `enqueue`, `read`, `work`, `admin` (admin implies all).
+
+Tokens come from configuration as `token:scope+scope` entries separated by commas, e.g.
+`CONVEYOR_API_TOKENS="s3cret:admin,producer-1:enqueue+read"`. With no tokens configured
+every request is allowed, and the server refuses to listen beyond loopback unless told to.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from conveyor.api.errors import ApiError
+from conveyor.errors import ConfigurationError
+
+SCOPES = frozenset({"enqueue", "read", "work", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    scopes_by_token: dict[str, frozenset[str]]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.scopes_by_token)
+
+    @classmethod
+    def parse(cls, text: str | None) -> Tokens:
+        """Read `token:scope+scope,...`.
+
+        >>> Tokens.parse("a:admin,b:read+enqueue").scopes_by_token["b"] == {"read", "enqueue"}
+        True
+        """
+        found: dict[str, frozenset[str]] = {}
+        for raw in (text or "").split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            token, _, scopes_text = entry.rpartition(":")
+            scopes = frozenset(s for s in scopes_text.split("+") if s)
+            if not token or not scopes or not scopes <= SCOPES:
+                raise ConfigurationError(
+                    f"API token entry {_redacted(entry)!r} must look like TOKEN:SCOPE[+SCOPE], "
+                    f"with scopes from {', '.join(sorted(SCOPES))}"
+                )
+            found[token] = scopes
+        return cls(found)
+
+    def scopes_of(self, presented: str) -> frozenset[str] | None:
+        for token, scopes in self.scopes_by_token.items():
+            if hmac.compare_digest(token.encode(), presented.encode()):
+                return scopes
+        return None
+
+
+def _redacted(entry: str) -> str:
+    token, _, scopes = entry.rpartition(":")
+    return f"{token[:2]}…:{scopes}" if token else entry
+
+
+def require(scope: str) -> Callable[[Request], None]:
+    """A FastAPI dependency that lets the request through only with `scope`."""
+
+    def check(request: Request) -> None:
+        tokens: Tokens = request.app.state.tokens
+        if not tokens.enabled:
+            return
+        header = request.headers.get("authorization", "")
+        kind, _, presented = header.partition(" ")
+        if kind.lower() != "bearer" or not presented:
+            raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer …)")
+        scopes = tokens.scopes_of(presented.strip())
+        if scopes is None:
+            raise ApiError(401, "unauthorized", "unknown bearer token")
+        if scope not in scopes and "admin" not in scopes:
+            raise ApiError(403, "forbidden", f"this token lacks the {scope!r} scope")
+
+    return check

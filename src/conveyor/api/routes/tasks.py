@@ -1,0 +1,90 @@
+"""Submit, inspect, list and cancel tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query
+
+from conveyor.api.auth import require
+from conveyor.api.deps import App
+from conveyor.api.schemas import (
+    BatchAccepted,
+    BatchIn,
+    Cancelled,
+    StatusName,
+    TaskAccepted,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+)
+from conveyor.app import Conveyor
+from conveyor.core.task import NewTask
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+
+def to_new_task(app: Conveyor, body: TaskIn, header_key: str | None = None) -> NewTask:
+    return app.new_task(
+        body.type,
+        body.args,
+        body.payload,
+        queue=body.queue,
+        priority=body.priority,
+        delay=body.delay_seconds or 0.0,
+        run_at=body.scheduled_at,
+        idempotency_key=body.idempotency_key or header_key,
+        max_attempts=body.max_attempts,
+        timeout=body.timeout_seconds,
+    )
+
+
+@router.post(
+    "", status_code=202, response_model=TaskAccepted, dependencies=[Depends(require("enqueue"))]
+)
+def submit(
+    body: TaskIn,
+    app: App,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> TaskAccepted:
+    """Enqueue one task. A repeated idempotency key returns the first task."""
+    handle = app.submit(to_new_task(app, body, idempotency_key))
+    return TaskAccepted.of(handle.task)
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    dependencies=[Depends(require("enqueue"))],
+)
+def submit_batch(body: BatchIn, app: App) -> BatchAccepted:
+    """Enqueue up to 1,000 tasks in one transaction: all of them or none."""
+    handles = app.enqueue_many([to_new_task(app, t) for t in body.tasks])
+    return BatchAccepted(tasks=[TaskAccepted.of(h.task) for h in handles])
+
+
+@router.get("", response_model=TaskPage, dependencies=[Depends(require("read"))])
+def list_tasks(
+    app: App,
+    queue: Annotated[str | None, Query(max_length=200)] = None,
+    status: StatusName | None = None,
+    type: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]+$")] = None,
+) -> TaskPage:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    page = app.list_tasks(queue=queue, status=status, name=type, limit=limit, cursor=cursor)
+    return TaskPage(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+
+
+@router.get("/{task_id}", response_model=TaskOut, dependencies=[Depends(require("read"))])
+def get_task(task_id: str, app: App) -> TaskOut:
+    return TaskOut.of(app.get(task_id))
+
+
+@router.delete("/{task_id}", response_model=Cancelled, dependencies=[Depends(require("enqueue"))])
+def cancel_task(task_id: str, app: App) -> Cancelled:
+    """Cancel a task that has not finished; 409 with its status when it has."""
+    task = app.cancel(task_id)
+    return Cancelled(task_id=task.id, status=task.status.value)

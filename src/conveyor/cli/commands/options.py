@@ -1,0 +1,22 @@
+"""Options shared by the long-running commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_log_options(fn: F) -> F:
+    fn = click.option(
+        "--log-format", default="human", show_default=True, type=click.Choice(["human", "json"])
+    )(fn)
+    return click.option(
+        "--log-level",
+        default="info",
+        show_default=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+    )(fn)
