@@ -22,7 +22,7 @@ POSTGRES_MISSING = pytest.StashKey[str]()
 
 @pytest.fixture(scope="session")
 def postgres(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """(admin URL, template name), or a failure under CI and a skip elsewhere."""
+    """(admin URL, migrated template), or a failure under CI and a skip elsewhere."""
     admin = databases.admin_url()
     reason = databases.unavailable_reason(admin)
     if reason is not None:
@@ -74,7 +74,9 @@ def store(store_url: str) -> Iterator[Store]:
     opened.close()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     reason = config.stash.get(POSTGRES_MISSING, None)
     if reason is not None:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS WERE SKIPPED", red=True, bold=True)

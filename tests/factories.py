@@ -9,6 +9,7 @@ others ahead of it in the same queue.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from conveyor.core.task import (
@@ -24,6 +25,24 @@ from conveyor.store import Store
 
 WORKER = "worker-1"
 LEASE_SECONDS = 30.0
+
+
+def later(seconds: float = 1.0) -> float:
+    """A `now` for time-taking store calls that lies after every enqueue made so far."""
+    return time.time() + seconds
+
+
+def queued_and_due(task: Task | None, now: float) -> bool:
+    """True when `task` waits in its queue and is due at `now`.
+
+    `get` shows status by the store's real clock, so a task requeued at a `now` the test
+    moved ahead is shown as scheduled until the real clock catches up.
+    """
+    return (
+        task is not None
+        and task.status in (Status.QUEUED, Status.SCHEDULED)
+        and task.run_at.timestamp() <= now + 1e-3  # datetimes keep whole microseconds
+    )
 
 
 def new_task(**overrides: Any) -> NewTask:

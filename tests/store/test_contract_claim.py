@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conveyor.core.task import Lease, Priority, Status
+from conveyor.core.task import Priority, Status
 from conveyor.store import Store, open_store
 from conveyor.store.base import TaskFilter
-from tests.factories import LEASE_SECONDS, WORKER, claim_task, enqueued, new_task
+from tests.factories import LEASE_SECONDS, WORKER, claim_task, enqueued, later, new_task
 
 
 def claim_one_by_one(store: Store, queues: list[str], now: float | None = None) -> list[str]:
@@ -38,7 +38,9 @@ def test_batch_claim_returns_priority_then_fifo_order(store: Store) -> None:
 
     claimed = store.claim(["default"], 9, WORKER, LEASE_SECONDS)
 
-    assert [c.task.id for c in claimed] == ids[Priority.HIGH] + ids[Priority.NORMAL] + ids[Priority.LOW]
+    assert [c.task.id for c in claimed] == ids[Priority.HIGH] + ids[Priority.NORMAL] + ids[
+        Priority.LOW
+    ]
 
 
 def test_tasks_of_one_priority_are_claimed_in_enqueue_order(store: Store) -> None:
@@ -159,7 +161,7 @@ def test_concurrent_claims_never_return_the_same_task(store: Store, store_url: s
 
 def test_each_claim_gets_a_new_larger_lease_token(store: Store) -> None:
     task = enqueued(store)
-    now = time.time()
+    now = later()
 
     first = claim_task(store, task, now=now).lease
     assert store.release([first], now=now) == [task.id]
@@ -169,4 +171,3 @@ def test_each_claim_gets_a_new_larger_lease_token(store: Store) -> None:
 
     assert first.token < second.token < third.token
     assert {first.task_id, second.task_id, third.task_id} == {task.id}
-    assert isinstance(third, Lease)

@@ -23,7 +23,9 @@ def test_enqueued_task_survives_closing_and_reopening_the_store(store_url: str) 
                 args=[1, "two", {"three": [3.5, None, True]}],
                 kwargs={"to": "ops@example.com", "tags": ["a", "b"], "nested": {"k": "v"}},
                 priority=Priority.HIGH,
-                retry=RetryPolicy(max_attempts=7, min_backoff=2.5, max_backoff=120.0, max_doublings=4),
+                retry=RetryPolicy(
+                    max_attempts=7, min_backoff=2.5, max_backoff=120.0, max_doublings=4
+                ),
                 timeout=30.0,
                 delay=600.0,
                 idempotency_key="report-2030-01",
@@ -45,7 +47,9 @@ def test_enqueued_task_survives_closing_and_reopening_the_store(store_url: str) 
     assert task.args == [1, "two", {"three": [3.5, None, True]}]
     assert task.kwargs == {"to": "ops@example.com", "tags": ["a", "b"], "nested": {"k": "v"}}
     assert task.priority is Priority.HIGH
-    assert task.retry == RetryPolicy(max_attempts=7, min_backoff=2.5, max_backoff=120.0, max_doublings=4)
+    assert task.retry == RetryPolicy(
+        max_attempts=7, min_backoff=2.5, max_backoff=120.0, max_doublings=4
+    )
     assert task.max_attempts == 7
     assert task.timeout == 30.0
     assert task.idempotency_key == "report-2030-01"

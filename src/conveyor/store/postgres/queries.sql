@@ -1,0 +1,344 @@
+-- Conventions of this file:
+--   * `coalesce(to_timestamp(%(now)s::float8), now())` is the clock: tests pass `now` as
+--     seconds since the epoch, otherwise the database decides.
+--   * Batches arrive as parallel arrays (or, for enqueue, one JSON array) and are
+--     unnested, so a batch is one statement.
+--   * Statements that update rows picked by id lock them first in `seq` order (a
+--     MATERIALIZED CTE with ORDER BY seq FOR UPDATE), so two batches that share tasks
+--     (a heartbeat and a completion, a cancel and a completion) wait on each other
+--     instead of deadlocking. Background sweeps (claim, reaper, pruner) SKIP LOCKED.
+--   * Statements returning task rows add `db_now`, the clock the row is displayed against
+--     (a queued task whose run_at is later is shown as scheduled).
+
+-- name: enqueue
+-- Insert a batch, sent as one JSON array, in input order; a clash on (queue,
+-- idempotency_key) inserts nothing.
+INSERT INTO conveyor_tasks (
+    id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
+    max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key
+)
+SELECT n.id, n.name, n.queue, 'queued', n.priority, n.args, n.kwargs, n.max_attempts,
+       n.min_backoff, n.max_backoff, n.max_doublings, n.timeout, now(),
+       coalesce(to_timestamp(n.run_at), now() + n.delay * interval '1 second'),
+       n.idempotency_key
+FROM ROWS FROM (json_to_recordset(%(tasks)s::json) AS (
+    id text, name text, queue text, priority integer, args jsonb, kwargs jsonb,
+    max_attempts integer, min_backoff float8, max_backoff float8, max_doublings integer,
+    timeout float8, run_at float8, delay float8, idempotency_key text
+)) WITH ORDINALITY AS n(
+    id, name, queue, priority, args, kwargs, max_attempts, min_backoff, max_backoff,
+    max_doublings, timeout, run_at, delay, idempotency_key, ord
+)
+ORDER BY n.ord
+ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *, now() AS db_now;
+
+-- name: get_by_idempotency_key
+-- The tasks that already hold these (queue, idempotency_key) pairs.
+SELECT t.*, now() AS db_now
+FROM conveyor_tasks t
+JOIN unnest(%(queue)s::text[], %(idempotency_key)s::text[]) AS k(queue, key)
+  ON t.queue = k.queue AND t.idempotency_key = k.key;
+
+-- name: notify
+-- Wake the workers listening for these queues, when the transaction commits.
+SELECT pg_notify('conveyor', q) FROM unnest(%(queues)s::text[]) AS q;
+
+-- name: claim
+-- Lease the next due tasks of the unpaused queues: priority first, then enqueue order.
+-- Each claim bumps the lease token, so whoever held an earlier lease is fenced out.
+-- Each queue is read on its own down the claim index, already in (priority, seq) order,
+-- then the heads are merged: `queue = ANY(...)` would make PostgreSQL fetch and sort
+-- every due task of the queues on every claim. The price with several queues: up to
+-- `limit` rows per queue stay locked (and skipped by others) until this statement ends.
+WITH picked AS MATERIALIZED (
+    SELECT head.seq
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT seq, priority FROM conveyor_tasks
+        WHERE status = 'queued'
+          AND queue = q.name
+          AND run_at <= coalesce(to_timestamp(%(now)s::float8), now())
+        ORDER BY priority, seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS head
+    WHERE NOT EXISTS (SELECT FROM conveyor_queues p WHERE p.name = q.name AND p.paused)
+    ORDER BY head.priority, head.seq
+    LIMIT %(limit)s
+)
+UPDATE conveyor_tasks t
+SET status = 'running',
+    attempts = t.attempts + 1,
+    lease_token = t.lease_token + 1,
+    worker_id = %(worker_id)s,
+    started_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    lease_expires_at = coalesce(to_timestamp(%(now)s::float8), now())
+                       + %(lease_seconds)s::float8 * interval '1 second'
+FROM picked
+WHERE t.seq = picked.seq
+RETURNING t.*, coalesce(to_timestamp(%(now)s::float8), now()) AS db_now;
+
+-- name: heartbeat
+-- Extend the leases whose tokens are current.
+WITH target AS MATERIALIZED (
+    SELECT t.seq
+    FROM conveyor_tasks t
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS b(id, token)
+      ON t.id = b.id AND t.lease_token = b.token
+    WHERE t.status = 'running'
+    ORDER BY t.seq
+    FOR UPDATE OF t
+)
+UPDATE conveyor_tasks t
+SET lease_expires_at = coalesce(to_timestamp(%(now)s::float8), now())
+                       + %(lease_seconds)s::float8 * interval '1 second'
+FROM target
+WHERE t.seq = target.seq
+RETURNING t.id;
+
+-- name: complete
+-- Finish attempts successfully, where the lease is still held.
+WITH target AS MATERIALIZED (
+    SELECT t.seq, b.result
+    FROM conveyor_tasks t
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[])
+      AS b(id, token, result)
+      ON t.id = b.id AND t.lease_token = b.token
+    WHERE t.status = 'running'
+    ORDER BY t.seq
+    FOR UPDATE OF t
+)
+UPDATE conveyor_tasks t
+SET status = 'completed',
+    result = target.result::jsonb,
+    finished_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    lease_expires_at = NULL
+FROM target
+WHERE t.seq = target.seq
+RETURNING t.id;
+
+-- name: fail
+-- Record failed attempts: back to queued after the delay, or failed for good when the
+-- delay is NULL or the attempts are used up.
+WITH target AS MATERIALIZED (
+    SELECT t.seq, b.retry_delay, b.error,
+           b.retry_delay IS NOT NULL AND t.attempts < t.max_attempts AS retry
+    FROM conveyor_tasks t
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[], %(retry_delays)s::float8[],
+                %(errors)s::text[]) AS b(id, token, retry_delay, error)
+      ON t.id = b.id AND t.lease_token = b.token
+    WHERE t.status = 'running'
+    ORDER BY t.seq
+    FOR UPDATE OF t
+), clock AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+)
+UPDATE conveyor_tasks t
+SET status = CASE WHEN target.retry THEN 'queued' ELSE 'failed' END,
+    run_at = CASE WHEN target.retry
+                  THEN clock.now + target.retry_delay * interval '1 second'
+                  ELSE t.run_at END,
+    finished_at = CASE WHEN target.retry THEN NULL ELSE clock.now END,
+    errors = t.errors || jsonb_build_array(target.error::jsonb),
+    lease_expires_at = NULL
+FROM target, clock
+WHERE t.seq = target.seq
+RETURNING t.id, t.queue, t.status = 'queued' AND t.run_at <= clock.now AS due;
+
+-- name: release
+-- Give tasks back unrun: the attempt is not counted and each keeps its place in line.
+WITH target AS MATERIALIZED (
+    SELECT t.seq
+    FROM conveyor_tasks t
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS b(id, token)
+      ON t.id = b.id AND t.lease_token = b.token
+    WHERE t.status = 'running'
+    ORDER BY t.seq
+    FOR UPDATE OF t
+)
+UPDATE conveyor_tasks t
+SET status = 'queued',
+    attempts = t.attempts - 1,
+    run_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    lease_expires_at = NULL,
+    started_at = NULL
+FROM target
+WHERE t.seq = target.seq
+RETURNING t.id, t.queue, true AS due;
+
+-- name: cancel
+-- Cancel unfinished tasks; a running attempt loses its lease and its result.
+WITH target AS MATERIALIZED (
+    SELECT seq FROM conveyor_tasks
+    WHERE id = ANY(%(ids)s::text[]) AND status IN ('waiting', 'queued', 'running')
+    ORDER BY seq
+    FOR UPDATE
+)
+UPDATE conveyor_tasks t
+SET status = 'cancelled',
+    finished_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    lease_expires_at = NULL
+FROM target
+WHERE t.seq = target.seq
+RETURNING t.id;
+
+-- name: get
+-- One task by id.
+SELECT *, now() AS db_now FROM conveyor_tasks WHERE id = %(id)s;
+
+-- name: reap_expired
+-- Expired leases: back to queued, or failed when no attempt is left; the error history
+-- says whose lease expired.
+WITH expired AS MATERIALIZED (
+    SELECT seq FROM conveyor_tasks
+    WHERE status = 'running'
+      AND lease_expires_at < coalesce(to_timestamp(%(now)s::float8), now())
+    ORDER BY lease_expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), clock AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+)
+UPDATE conveyor_tasks t
+SET status = CASE WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
+    run_at = clock.now,
+    finished_at = CASE WHEN t.attempts < t.max_attempts THEN NULL ELSE clock.now END,
+    errors = t.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', t.attempts,
+        'error', 'lease expired: worker ' || coalesce(t.worker_id, '?')
+                 || ' stopped reporting',
+        'traceback', '',
+        'at', to_char(clock.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'worker_id', coalesce(t.worker_id, ''))),
+    lease_expires_at = NULL
+FROM expired, clock
+WHERE t.seq = expired.seq
+RETURNING t.id, t.queue, t.status = 'queued' AS due;
+
+-- name: prune
+-- Delete a bounded batch of finished tasks past their retention.
+WITH doomed AS MATERIALIZED (
+    SELECT seq FROM conveyor_tasks, (
+        SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+               %(completed_seconds)s::float8 * interval '1 second' AS completed,
+               %(failed_seconds)s::float8 * interval '1 second' AS failed
+    ) AS c
+    WHERE finished_at < c.now - least(c.completed, c.failed)
+      AND ((status IN ('completed', 'cancelled') AND finished_at < c.now - c.completed)
+        OR (status = 'failed' AND finished_at < c.now - c.failed))
+    LIMIT %(limit)s
+    FOR UPDATE OF conveyor_tasks SKIP LOCKED
+)
+DELETE FROM conveyor_tasks t
+USING doomed
+WHERE t.seq = doomed.seq;
+
+-- name: replay
+-- Dead letters back to queued, with a fresh set of attempts and their history kept.
+WITH target AS MATERIALIZED (
+    SELECT seq FROM conveyor_tasks
+    WHERE status = 'failed'
+      AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+    ORDER BY seq
+    FOR UPDATE
+)
+UPDATE conveyor_tasks t
+SET status = 'queued',
+    attempts = 0,
+    run_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    finished_at = NULL,
+    started_at = NULL,
+    worker_id = NULL
+FROM target
+WHERE t.seq = target.seq
+RETURNING t.id, t.seq, t.queue, true AS due;
+
+-- name: purge
+-- Delete dead letters.
+WITH target AS MATERIALIZED (
+    SELECT seq FROM conveyor_tasks
+    WHERE status = 'failed'
+      AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+    ORDER BY seq
+    FOR UPDATE
+)
+DELETE FROM conveyor_tasks t
+USING target
+WHERE t.seq = target.seq;
+
+-- name: stats
+-- Counts by queue and stored state; scheduled is split out of queued by run_at.
+WITH clock AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+)
+SELECT t.queue,
+       CASE WHEN t.status = 'queued' AND t.run_at > clock.now THEN 'scheduled'
+            ELSE t.status END AS state,
+       count(*) AS n,
+       extract(epoch FROM clock.now - min(CASE WHEN t.status = 'queued'
+                                               AND t.run_at <= clock.now
+                                               THEN t.run_at END))::float8 AS oldest_age
+FROM conveyor_tasks t, clock
+GROUP BY t.queue, state, clock.now;
+
+-- name: acquire_duty
+-- Take a duty's lease if it is free or expired, or renew it if we hold it.
+INSERT INTO conveyor_duties (name, holder, expires_at)
+VALUES (%(name)s, %(holder)s,
+        coalesce(to_timestamp(%(now)s::float8), now()) + %(ttl)s::float8 * interval '1 second')
+ON CONFLICT (name) DO UPDATE
+SET holder = excluded.holder, expires_at = excluded.expires_at
+WHERE conveyor_duties.holder = excluded.holder
+   OR conveyor_duties.expires_at < coalesce(to_timestamp(%(now)s::float8), now())
+RETURNING holder;
+
+-- name: next_due
+-- Seconds until the earliest queued task of these queues is due: one probe per queue.
+SELECT extract(epoch FROM min(due.run_at)
+                          - coalesce(to_timestamp(%(now)s::float8), now()))::float8 AS seconds
+FROM unnest(%(queues)s::text[]) AS q(queue)
+CROSS JOIN LATERAL (
+    SELECT run_at FROM conveyor_tasks
+    WHERE status = 'queued' AND queue = q.queue
+    ORDER BY run_at
+    LIMIT 1
+) AS due;
+
+-- name: now
+-- The database clock.
+SELECT now() AS now;
+
+-- name: migration_lock
+-- Serialise schema migrations across processes until the transaction ends.
+SELECT pg_advisory_xact_lock(hashtext('conveyor_migrations'));
+
+-- name: migrations_table
+-- The ledger of applied schema versions.
+CREATE TABLE IF NOT EXISTS conveyor_migrations (
+    version    integer     PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: migrations_done
+-- The schema versions already applied.
+SELECT version FROM conveyor_migrations;
+
+-- name: migration_record
+-- Record one applied schema version.
+INSERT INTO conveyor_migrations (version) VALUES (%(version)s);
+
+-- name: set_queue
+-- Store a queue's settings, replacing what was there.
+INSERT INTO conveyor_queues (name, paused, updated_at) VALUES (%(name)s, %(paused)s, now())
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at;
+
+-- name: get_queue
+-- One queue's stored settings.
+SELECT name, paused FROM conveyor_queues WHERE name = %(name)s;
+
+-- name: list_queues
+-- Every queue with stored settings.
+SELECT name, paused FROM conveyor_queues ORDER BY name;

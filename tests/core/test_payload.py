@@ -1,0 +1,85 @@
+"""Payloads are JSON only, and a bad one is refused with an error naming the argument."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conveyor.core import payload
+from conveyor.errors import PayloadError
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+def test_good_arguments_come_back_as_plain_lists_and_dicts() -> None:
+    args, kwargs = payload.check_arguments("t", (1, "a", [None]), {"x": {"y": 1.5}})
+
+    assert args == [1, "a", [None]]
+    assert isinstance(args, list)
+    assert kwargs == {"x": {"y": 1.5}}
+
+
+def test_bad_positional_argument_is_named_by_its_index() -> None:
+    with pytest.raises(PayloadError) as caught:
+        payload.check_arguments("resize", [1, {1, 2}], {})
+
+    message = str(caught.value)
+    assert "#1" in message
+    assert "'resize'" in message
+    assert "set" in message
+
+
+def test_bad_keyword_argument_is_named() -> None:
+    when = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+    with pytest.raises(PayloadError) as caught:
+        payload.check_arguments("send_report", [], {"to": "ops", "when": when})
+
+    message = str(caught.value)
+    assert "'when'" in message
+    assert "'send_report'" in message
+    assert "datetime" in message
+    assert "ISO-8601" in message
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")], ids=str)
+def test_non_finite_floats_are_refused(value: float) -> None:
+    with pytest.raises(PayloadError, match="'ratio'"):
+        payload.check_arguments("t", [], {"ratio": value})
+
+
+def test_non_string_keyword_is_named() -> None:
+    with pytest.raises(PayloadError, match="keyword 3 of task 't'"):
+        payload.check_arguments("t", [], {3: "x"})  # type: ignore[dict-item]
+
+
+def test_bad_result_names_the_task_and_the_type() -> None:
+    with pytest.raises(PayloadError) as caught:
+        payload.check_result("invoice", decimal.Decimal("1.10"))
+
+    assert "'invoice'" in str(caught.value)
+    assert "Decimal" in str(caught.value)
+
+
+def test_result_is_normalised_to_json() -> None:
+    assert payload.check_result("t", (1, 2)) == [1, 2]
+
+
+@given(json_values)
+def test_json_values_round_trip(value: object) -> None:
+    assert payload.loads(payload.dumps(value)) == value
+
+
+def test_loads_of_none_is_none() -> None:
+    assert payload.loads(None) is None
