@@ -71,6 +71,26 @@ def drop_database(admin: str, name: str) -> None:
     _execute(admin, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def reset_database(admin: str, name: str) -> None:
+    """Empty every Conveyor table of `name`, keeping its schema.
+
+    Connections left by an earlier test (a killed worker's, a leaked pool) are ended first,
+    so nothing from that test can write into this one.
+    """
+    _disconnect_all(admin, name)
+    with psycopg.connect(url_for(admin, name), autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename LIKE 'conveyor%%' AND tablename <> 'conveyor_migrations'"
+            )
+        ]
+        if tables:
+            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+            conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(names))
+
+
 def unique_name(prefix: str = "conveyor_test") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 

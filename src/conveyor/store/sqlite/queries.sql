@@ -15,9 +15,21 @@ RETURNING *;
 -- The task that already holds an idempotency key in a queue.
 SELECT * FROM conveyor_tasks WHERE queue = :queue AND idempotency_key = :idempotency_key;
 
+-- name: paused_queues
+-- Queues whose tasks are not handed out.
+SELECT name FROM conveyor_queues WHERE paused;
+
+-- name: claim_candidates
+-- The head of one queue: due tasks in claim order, straight down the claim index.
+-- Claiming queue by queue keeps SQLite from sorting a whole backlog on every claim.
+SELECT seq, priority FROM conveyor_tasks INDEXED BY conveyor_tasks_claim
+WHERE status = 'queued' AND queue = :queue AND run_at <= :now
+ORDER BY priority, seq
+LIMIT :limit;
+
 -- name: claim
--- Lease the next due tasks: priority first, then enqueue order. Each claim bumps the
--- lease token, so whoever held an earlier lease on the task is fenced out.
+-- Lease the chosen tasks. Each claim bumps the lease token, so whoever held an earlier
+-- lease on the task is fenced out. Runs in the same write transaction as the candidates.
 UPDATE conveyor_tasks
 SET status = 'running',
     attempts = attempts + 1,
@@ -25,17 +37,7 @@ SET status = 'running',
     worker_id = :worker_id,
     started_at = :now,
     lease_expires_at = :now + :lease_seconds
-WHERE seq IN (
-    SELECT seq FROM conveyor_tasks
-    WHERE status = 'queued'
-      AND queue IN (
-          SELECT value FROM json_each(:queues)
-          WHERE value NOT IN (SELECT name FROM conveyor_queues WHERE paused)
-      )
-      AND run_at <= :now
-    ORDER BY priority, seq
-    LIMIT :limit
-)
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND status = 'queued'
 RETURNING *;
 
 -- name: heartbeat
@@ -152,9 +154,13 @@ WHERE conveyor_duties.holder = excluded.holder OR conveyor_duties.expires_at < :
 RETURNING holder;
 
 -- name: next_due
--- When the earliest queued task of these queues is due.
+-- When the earliest queued task of these unpaused queues is due.
 SELECT min(run_at) FROM conveyor_tasks
-WHERE status = 'queued' AND queue IN (SELECT value FROM json_each(:queues));
+WHERE status = 'queued'
+  AND queue IN (
+      SELECT value FROM json_each(:queues)
+      WHERE value NOT IN (SELECT name FROM conveyor_queues WHERE paused)
+  );
 
 -- name: set_queue
 -- Store a queue's settings, replacing what was there.

@@ -184,17 +184,26 @@ class SQLiteStore:
         worker_id: str,
         lease_seconds: float,
         now: float | None = None,
-    ) -> list[Claimed]:
+    ) -> builtins.list[Claimed]:
         if limit <= 0 or not queues:
             return []
-        params = {
-            "queues": json.dumps(list(queues)),
-            "limit": limit,
-            "worker_id": worker_id,
-            "lease_seconds": lease_seconds,
-            "now": self._clock(now),
-        }
+        clock = self._clock(now)
         with self._write() as conn:
+            paused = {r[0] for r in conn.execute(Q["paused_queues"])}
+            heads: builtins.list[tuple[int, int]] = []
+            for queue in dict.fromkeys(queues):
+                if queue not in paused:
+                    params = {"queue": queue, "now": clock, "limit": limit}
+                    heads.extend(tuple(r) for r in conn.execute(Q["claim_candidates"], params))
+            chosen = [seq for _, seq in sorted((p, s) for s, p in heads)[:limit]]
+            if not chosen:
+                return []
+            params = {
+                "seqs": json.dumps(chosen),
+                "worker_id": worker_id,
+                "lease_seconds": lease_seconds,
+                "now": clock,
+            }
             rows = conn.execute(Q["claim"], params).fetchall()
         tasks = sorted((self._task(r) for r in rows), key=lambda t: (t.priority, t.seq))
         tokens = {r["id"]: r["lease_token"] for r in rows}
