@@ -45,6 +45,10 @@ format: $(STAMP) ## format and fix what ruff can
 bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 	$(BIN)/python bench/throughput.py
 
+.PHONY: bench-http
+bench-http: $(STAMP) ## HTTP enqueue rate of `conveyor server`, single and batch (both backends)
+	$(BIN)/python bench/http_enqueue.py
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,139 @@
+"""HTTP enqueue rate of `conveyor server`, single tasks and batches, on both backends.
+
+    .venv/bin/python bench/http_enqueue.py [--seconds 5] [--connections 16]
+
+A real server process on a loopback port; the load generator is an asyncio httpx client
+with keep-alive connections in this process. On a 2-core machine the client takes CPU
+from the server, so these figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.throughput import (
+    DEFAULT_POSTGRES_URL,
+    ROOT,
+    conveyor_command,
+    postgres_backend,
+    sqlite_backend,
+)
+
+BATCH = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(url: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *conveyor_command(),
+            "server",
+            "--url",
+            url,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("conveyor server did not start within 30 s")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def load(base: str, seconds: float, connections: int, batch: int) -> float:
+    """Tasks accepted per second over `seconds`, by `connections` clients in a loop."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    accepted = 0
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        deadline = time.monotonic() + seconds
+
+        async def one_client(n: int) -> None:
+            nonlocal accepted
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                if batch == 1:
+                    body = {"type": "noop", "queue": "http", "payload": {"n": n, "i": i}}
+                    response = await client.post("/api/v1/tasks", json=body)
+                else:
+                    tasks = [
+                        {"type": "noop", "queue": "http", "payload": {"n": n, "i": i, "j": j}}
+                        for j in range(batch)
+                    ]
+                    response = await client.post("/api/v1/tasks/batch", json={"tasks": tasks})
+                response.raise_for_status()
+                accepted += batch
+
+        start = time.monotonic()
+        await asyncio.gather(*(one_client(n) for n in range(connections)))
+        return accepted / (time.monotonic() - start)
+
+
+def run(backend: str, seconds: float, connections: int) -> tuple[float, float]:
+    admin = os.environ.get("CONVEYOR_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    stores = sqlite_backend() if backend == "sqlite" else postgres_backend(admin)
+    with stores as (url, _probe), server(url) as base:
+        single = asyncio.run(load(base, seconds, connections, 1))
+        batched = asyncio.run(load(base, seconds, connections, BATCH))
+    return single, batched
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args(argv)
+    table = Table(title=f"HTTP enqueue, {args.connections} keep-alive connections")
+    for column in ("backend", "single POST tasks/s", f"batch of {BATCH} tasks/s"):
+        table.add_column(column, justify="right")
+    for backend in args.backends.split(","):
+        single, batched = run(backend, args.seconds, args.connections)
+        table.add_row(backend, f"{single:,.0f}", f"{batched:,.0f}")
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
