@@ -49,6 +49,8 @@ class TaskOptions:
     idempotency_key: str | None = None
     max_attempts: int | None = None
     timeout: float | None = None
+    group: str | None = None
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +58,8 @@ class TaskDefinition:
     name: str
     fn: Callable[..., Any]
     queue: str = "default"
-    priority: Priority = Priority.NORMAL
-    retry: RetryPolicy = RetryPolicy()
+    priority: Priority | None = None
+    retry: RetryPolicy | None = None
     timeout: float | None = None
 
     @property
@@ -72,7 +74,7 @@ class TaskDefinition:
     ) -> NewTask:
         retry = self.retry
         if options.max_attempts is not None:
-            retry = replace(retry, max_attempts=options.max_attempts)
+            retry = replace(retry or RetryPolicy(), max_attempts=options.max_attempts)
         return NewTask(
             name=self.name,
             queue=options.queue or self.queue,
@@ -84,6 +86,8 @@ class TaskDefinition:
             delay=options.delay,
             run_at=options.run_at,
             idempotency_key=options.idempotency_key,
+            group=options.group,
+            concurrency_key=options.concurrency_key,
         )
 
 
@@ -206,6 +210,8 @@ class TaskFunction(BoundTask[P, R]):
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        group: str | None = None,
+        concurrency_key: str | None = None,
     ) -> BoundTask[P, R]:
         options = TaskOptions(
             queue=queue,
@@ -215,6 +221,8 @@ class TaskFunction(BoundTask[P, R]):
             idempotency_key=idempotency_key,
             max_attempts=max_attempts,
             timeout=timeout,
+            group=group,
+            concurrency_key=concurrency_key,
         )
         return BoundTask(self._producer, self.definition, options)
 

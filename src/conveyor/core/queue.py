@@ -1,8 +1,18 @@
-"""Queue settings as values. A queue with no stored settings has the defaults."""
+"""Queue settings as values. A queue with no stored settings has the defaults.
+
+Every limit here is enforced by the store inside the claim, so it holds across every
+worker process and host together. `None` means "no limit" (or, for the retry policy,
+"the task's own policy, else the defaults").
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from conveyor.core.task import Priority
+from conveyor.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,3 +20,76 @@ class QueueSettings:
     name: str
     paused: bool = False
     """A paused queue's tasks are not claimed; attempts already running finish."""
+    rate: float | None = None
+    """Token bucket: tasks started per second, across all workers."""
+    burst: int | None = None
+    """Token bucket size: starts allowed at once after a quiet spell (default: 1)."""
+    max_concurrent: int | None = None
+    """Tasks of this queue running at once, across all workers."""
+    max_per_key: int | None = None
+    """Tasks with one `concurrency_key` running at once."""
+    max_attempts: int | None = None
+    min_backoff: float | None = None
+    max_backoff: float | None = None
+    max_doublings: int | None = None
+    age_limit: float | None = None
+    """Seconds after enqueue when a failing task fails for good instead of retrying."""
+    lease_seconds: float | None = None
+    completed_retention: float | None = None
+    failed_retention: float | None = None
+    priority: Priority | None = None
+    """Priority of tasks enqueued without one."""
+
+    @property
+    def limited(self) -> bool:
+        """Whether claims must take this queue's lock to respect its limits."""
+        return any(v is not None for v in (self.rate, self.max_concurrent, self.max_per_key))
+
+    @property
+    def bucket_size(self) -> int:
+        return self.burst if self.burst is not None else 1
+
+    def updated(self, **changes: Any) -> QueueSettings:
+        """A copy with `changes` applied and checked; unknown names are refused."""
+        known = {f.name for f in fields(self)} - {"name"}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"queue {self.name!r}: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return check(replace(self, **changes))
+
+
+def check(s: QueueSettings) -> QueueSettings:
+    """Refuse settings that cannot work, naming the setting."""
+    if not s.name or len(s.name) > 200:
+        raise ConfigurationError(f"queue name {s.name!r} must be 1 to 200 characters")
+    _positive(s, "rate", s.rate)
+    for name in ("burst", "max_concurrent", "max_per_key", "max_attempts"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigurationError(f"queue {s.name!r}: {name} must be a whole number >= 1")
+    for name in (
+        "min_backoff",
+        "max_backoff",
+        "age_limit",
+        "lease_seconds",
+        "completed_retention",
+        "failed_retention",
+    ):
+        _positive(s, name, getattr(s, name), allow_zero=name == "min_backoff")
+    if s.max_doublings is not None and s.max_doublings < 0:
+        raise ConfigurationError(f"queue {s.name!r}: max_doublings must not be negative")
+    if None not in (s.min_backoff, s.max_backoff) and s.max_backoff < s.min_backoff:  # type: ignore[operator]
+        raise ConfigurationError(f"queue {s.name!r}: max_backoff is below min_backoff")
+    return s
+
+
+def _positive(s: QueueSettings, name: str, value: float | None, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int | float) or math.isnan(value) or math.isinf(value):
+        raise ConfigurationError(f"queue {s.name!r}: {name} must be a number")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigurationError(f"queue {s.name!r}: {name} must be positive, not {value}")

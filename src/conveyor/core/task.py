@@ -77,12 +77,18 @@ class NewTask:
     queue: str = "default"
     args: list[JSONValue] = field(default_factory=list)
     kwargs: dict[str, JSONValue] = field(default_factory=dict)
-    priority: Priority = Priority.NORMAL
-    retry: RetryPolicy = RetryPolicy()
+    priority: Priority | None = None
+    """None: the queue's default priority, else normal."""
+    retry: RetryPolicy | None = None
+    """None: the queue's retry policy, else the defaults. A task's own policy wins whole."""
     timeout: float | None = None
     delay: float = 0.0
     run_at: datetime | None = None
     idempotency_key: str | None = None
+    group: str | None = None
+    """Tasks of one group run one at a time, in enqueue order."""
+    concurrency_key: str | None = None
+    """Counted against the queue's `max_per_key`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,8 @@ class Task:
     worker_id: str | None
     lease_expires_at: datetime | None
     seq: int = 0
+    group: str | None = None
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

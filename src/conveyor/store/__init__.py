@@ -38,6 +38,21 @@ def backend_of(url: str) -> str:
     return SCHEMES[scheme]
 
 
+def check_url(url: str) -> str:
+    """The backend a URL names, once the URL is also well formed for that backend.
+
+    >>> check_url("sqlite://host/q.db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    conveyor.errors.ConfigurationError: SQLite URL 'sqlite://host/q.db' has a host part ...
+    """
+    backend = backend_of(url)
+    if backend == "sqlite":
+        from conveyor.store.sqlite.store import parse_sqlite_url
+
+        parse_sqlite_url(url)
+    return backend
+
+
 def open_store(url: str, *, migrate: bool | None = None) -> Store:
     """Open the store a URL names. SQLite files are migrated on first use by default."""
     if backend_of(url) == "sqlite":
@@ -59,4 +74,4 @@ def open_store(url: str, *, migrate: bool | None = None) -> Store:
     return store
 
 
-__all__ = ["Store", "backend_of", "open_store"]
+__all__ = ["Store", "backend_of", "check_url", "open_store"]

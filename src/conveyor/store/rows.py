@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from conveyor.core import payload
+from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Priority, RetryPolicy, Status, Task
 
 
@@ -55,4 +57,33 @@ def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
         worker_id=row["worker_id"],
         lease_expires_at=to_datetime(row["lease_expires_at"]),
         seq=row["seq"],
+        group=row.get("group_key"),
+        concurrency_key=row.get("concurrency_key"),
     )
+
+
+QUEUE_FIELDS = [f.name for f in fields(QueueSettings)]
+
+
+def queue_from_row(row: Mapping[str, Any]) -> QueueSettings:
+    values = {name: row[name] for name in QUEUE_FIELDS}
+    values["paused"] = bool(values["paused"])
+    if values["priority"] is not None:
+        values["priority"] = Priority(values["priority"])
+    return QueueSettings(**values)
+
+
+def queue_params(settings: QueueSettings) -> dict[str, Any]:
+    values = {name: getattr(settings, name) for name in QUEUE_FIELDS}
+    values["priority"] = None if settings.priority is None else int(settings.priority)
+    return values
+
+
+# What a task gets when neither it nor its queue says otherwise.
+DEFAULTS = {
+    "default_priority": int(Priority.NORMAL),
+    "default_max_attempts": RetryPolicy().max_attempts,
+    "default_min_backoff": RetryPolicy().min_backoff,
+    "default_max_backoff": RetryPolicy().max_backoff,
+    "default_max_doublings": RetryPolicy().max_doublings,
+}

@@ -12,23 +12,33 @@
 
 -- name: enqueue
 -- Insert a batch, sent as one JSON array, in input order; a clash on (queue,
--- idempotency_key) inserts nothing.
+-- idempotency_key) inserts nothing. What a task leaves open (priority, retry policy)
+-- comes from its queue's settings, else the defaults.
 INSERT INTO conveyor_tasks (
     id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
-    max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key
+    max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
+    concurrency_key
 )
-SELECT n.id, n.name, n.queue, 'queued', n.priority, n.args, n.kwargs, n.max_attempts,
-       n.min_backoff, n.max_backoff, n.max_doublings, n.timeout, now(),
+SELECT n.id, n.name, n.queue, 'queued',
+       coalesce(n.priority, q.priority, %(default_priority)s),
+       n.args, n.kwargs,
+       coalesce(n.max_attempts, q.max_attempts, %(default_max_attempts)s),
+       coalesce(n.min_backoff, q.min_backoff, %(default_min_backoff)s),
+       coalesce(n.max_backoff, q.max_backoff, %(default_max_backoff)s),
+       coalesce(n.max_doublings, q.max_doublings, %(default_max_doublings)s),
+       n.timeout, now(),
        coalesce(to_timestamp(n.run_at), now() + n.delay * interval '1 second'),
-       n.idempotency_key
+       n.idempotency_key, n.group_key, n.concurrency_key
 FROM ROWS FROM (json_to_recordset(%(tasks)s::json) AS (
     id text, name text, queue text, priority integer, args jsonb, kwargs jsonb,
     max_attempts integer, min_backoff float8, max_backoff float8, max_doublings integer,
-    timeout float8, run_at float8, delay float8, idempotency_key text
+    timeout float8, run_at float8, delay float8, idempotency_key text, group_key text,
+    concurrency_key text
 )) WITH ORDINALITY AS n(
     id, name, queue, priority, args, kwargs, max_attempts, min_backoff, max_backoff,
-    max_doublings, timeout, run_at, delay, idempotency_key, ord
+    max_doublings, timeout, run_at, delay, idempotency_key, group_key, concurrency_key, ord
 )
+LEFT JOIN conveyor_queues q ON q.name = n.queue
 ORDER BY n.ord
 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *, now() AS db_now;
@@ -45,7 +55,10 @@ JOIN unnest(%(queue)s::text[], %(idempotency_key)s::text[]) AS k(queue, key)
 SELECT pg_notify('conveyor', q) FROM unnest(%(queues)s::text[]) AS q;
 
 -- name: claim
--- Lease the next due tasks of the unpaused queues: priority first, then enqueue order.
+-- Lease the next due tasks of the unpaused queues without limits (limited ones go
+-- through claim_limited): priority first, then enqueue order. A task of a group waits
+-- while an earlier task of its group is queued (even one waiting out a retry backoff)
+-- or any task of its group runs.
 -- Each claim bumps the lease token, so whoever held an earlier lease is fenced out.
 -- Each queue is read on its own down the claim index, already in (priority, seq) order,
 -- then the heads are merged: `queue = ANY(...)` would make PostgreSQL fetch and sort
@@ -55,15 +68,27 @@ WITH picked AS MATERIALIZED (
     SELECT head.seq
     FROM unnest(%(queues)s::text[]) AS q(name)
     CROSS JOIN LATERAL (
-        SELECT seq, priority FROM conveyor_tasks
-        WHERE status = 'queued'
-          AND queue = q.name
-          AND run_at <= coalesce(to_timestamp(%(now)s::float8), now())
-        ORDER BY priority, seq
+        SELECT t.seq, t.priority
+        FROM conveyor_tasks t
+        WHERE t.status = 'queued'
+          AND t.queue = q.name
+          AND t.run_at <= coalesce(to_timestamp(%(now)s::float8), now())
+          AND (t.group_key IS NULL OR NOT EXISTS (
+              SELECT FROM conveyor_tasks g
+              WHERE g.queue = t.queue AND g.group_key = t.group_key
+                AND g.status IN ('queued', 'running') AND g.seq <> t.seq
+                AND (g.status = 'running' OR g.seq < t.seq)
+          ))
+        ORDER BY t.priority, t.seq
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS head
-    WHERE NOT EXISTS (SELECT FROM conveyor_queues p WHERE p.name = q.name AND p.paused)
+    WHERE NOT EXISTS (
+        SELECT FROM conveyor_queues p
+        WHERE p.name = q.name
+          AND (p.paused OR p.rate IS NOT NULL OR p.max_concurrent IS NOT NULL
+               OR p.max_per_key IS NOT NULL)
+    )
     ORDER BY head.priority, head.seq
     LIMIT %(limit)s
 )
@@ -74,10 +99,85 @@ SET status = 'running',
     worker_id = %(worker_id)s,
     started_at = coalesce(to_timestamp(%(now)s::float8), now()),
     lease_expires_at = coalesce(to_timestamp(%(now)s::float8), now())
-                       + %(lease_seconds)s::float8 * interval '1 second'
+                       + coalesce((SELECT q.lease_seconds FROM conveyor_queues q
+                                   WHERE q.name = t.queue), %(lease_seconds)s::float8)
+                         * interval '1 second'
 FROM picked
 WHERE t.seq = picked.seq
 RETURNING t.*, coalesce(to_timestamp(%(now)s::float8), now()) AS db_now;
+
+-- name: lock_queues
+-- Lock the settings rows of limited queues, in name order: claims of one limited queue
+-- take turns, so the counts and the bucket they read cannot change under them.
+SELECT *, extract(epoch FROM tokens_at)::float8 AS tokens_at_seconds
+FROM conveyor_queues
+WHERE name = ANY(%(queues)s::text[])
+ORDER BY name
+FOR UPDATE;
+
+-- name: running_count
+-- Tasks of a queue running now, for its concurrency limit.
+SELECT count(*) AS n FROM conveyor_tasks WHERE queue = %(queue)s AND status = 'running';
+
+-- name: claim_candidates
+-- The due head of one limited queue, in claim order; the queue row lock makes SKIP
+-- LOCKED unnecessary (it would only skip rows a completion is touching).
+SELECT t.seq, t.priority FROM conveyor_tasks t
+WHERE t.status = 'queued' AND t.queue = %(queue)s
+  AND t.run_at <= coalesce(to_timestamp(%(now)s::float8), now())
+  AND (t.group_key IS NULL OR NOT EXISTS (
+      SELECT FROM conveyor_tasks g
+      WHERE g.queue = t.queue AND g.group_key = t.group_key
+        AND g.status IN ('queued', 'running') AND g.seq <> t.seq
+        AND (g.status = 'running' OR g.seq < t.seq)
+  ))
+ORDER BY t.priority, t.seq
+LIMIT %(limit)s;
+
+-- name: claim_candidates_per_key
+-- As claim_candidates, and a task whose concurrency key already has max_per_key running
+-- (counting those ahead of it in this claim) waits.
+WITH running AS (
+    SELECT concurrency_key AS k, count(*) AS n FROM conveyor_tasks
+    WHERE queue = %(queue)s AND status = 'running' AND concurrency_key IS NOT NULL
+    GROUP BY concurrency_key
+), ranked AS (
+    SELECT t.seq, t.priority, t.concurrency_key AS k,
+           row_number() OVER (PARTITION BY t.concurrency_key ORDER BY t.priority, t.seq) AS nth
+    FROM conveyor_tasks t
+    WHERE t.status = 'queued' AND t.queue = %(queue)s
+      AND t.run_at <= coalesce(to_timestamp(%(now)s::float8), now())
+      AND (t.group_key IS NULL OR NOT EXISTS (
+          SELECT FROM conveyor_tasks g
+          WHERE g.queue = t.queue AND g.group_key = t.group_key
+            AND g.status IN ('queued', 'running') AND g.seq <> t.seq
+            AND (g.status = 'running' OR g.seq < t.seq)
+      ))
+)
+SELECT ranked.seq, ranked.priority FROM ranked LEFT JOIN running ON running.k = ranked.k
+WHERE ranked.k IS NULL OR ranked.nth + coalesce(running.n, 0) <= %(max_per_key)s
+ORDER BY ranked.priority, ranked.seq
+LIMIT %(limit)s;
+
+-- name: claim_limited
+-- Lease the tasks chosen under the limits of their queues.
+UPDATE conveyor_tasks t
+SET status = 'running',
+    attempts = t.attempts + 1,
+    lease_token = t.lease_token + 1,
+    worker_id = %(worker_id)s,
+    started_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    lease_expires_at = coalesce(to_timestamp(%(now)s::float8), now())
+                       + coalesce((SELECT q.lease_seconds FROM conveyor_queues q
+                                   WHERE q.name = t.queue), %(lease_seconds)s::float8)
+                         * interval '1 second'
+WHERE t.seq = ANY(%(seqs)s::bigint[]) AND t.status = 'queued'
+RETURNING t.*, coalesce(to_timestamp(%(now)s::float8), now()) AS db_now;
+
+-- name: spend_tokens
+-- Take started tasks out of a queue's token bucket.
+UPDATE conveyor_queues SET tokens = %(tokens)s, tokens_at = to_timestamp(%(now)s::float8)
+WHERE name = %(queue)s;
 
 -- name: heartbeat
 -- Extend the leases whose tokens are current.
@@ -92,7 +192,9 @@ WITH target AS MATERIALIZED (
 )
 UPDATE conveyor_tasks t
 SET lease_expires_at = coalesce(to_timestamp(%(now)s::float8), now())
-                       + %(lease_seconds)s::float8 * interval '1 second'
+                       + coalesce((SELECT q.lease_seconds FROM conveyor_queues q
+                                   WHERE q.name = t.queue), %(lease_seconds)s::float8)
+                         * interval '1 second'
 FROM target
 WHERE t.seq = target.seq
 RETURNING t.id;
@@ -120,11 +222,15 @@ RETURNING t.id;
 
 -- name: fail
 -- Record failed attempts: back to queued after the delay, or failed for good when the
--- delay is NULL or the attempts are used up.
+-- delay is NULL, the attempts are used up, or the task is older than its queue's age limit.
 WITH target AS MATERIALIZED (
     SELECT t.seq, b.retry_delay, b.error,
-           b.retry_delay IS NOT NULL AND t.attempts < t.max_attempts AS retry
+           b.retry_delay IS NOT NULL AND t.attempts < t.max_attempts
+           AND (q.age_limit IS NULL
+                OR coalesce(to_timestamp(%(now)s::float8), now()) - t.created_at
+                   < q.age_limit * interval '1 second') AS retry
     FROM conveyor_tasks t
+    LEFT JOIN conveyor_queues q ON q.name = t.queue
     JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[], %(retry_delays)s::float8[],
                 %(errors)s::text[]) AS b(id, token, retry_delay, error)
       ON t.id = b.id AND t.lease_token = b.token
@@ -217,18 +323,25 @@ WHERE t.seq = expired.seq
 RETURNING t.id, t.queue, t.status = 'queued' AS due;
 
 -- name: prune
--- Delete a bounded batch of finished tasks past their retention.
-WITH doomed AS MATERIALIZED (
-    SELECT seq FROM conveyor_tasks, (
-        SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
-               %(completed_seconds)s::float8 * interval '1 second' AS completed,
-               %(failed_seconds)s::float8 * interval '1 second' AS failed
-    ) AS c
-    WHERE finished_at < c.now - least(c.completed, c.failed)
-      AND ((status IN ('completed', 'cancelled') AND finished_at < c.now - c.completed)
-        OR (status = 'failed' AND finished_at < c.now - c.failed))
+-- Delete a bounded batch of finished tasks past their queue's retention (else the
+-- default). The first condition uses the finished_at index; the second decides per task.
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(completed_seconds)s::float8 AS completed,
+           %(failed_seconds)s::float8 AS failed,
+           least(%(completed_seconds)s::float8, %(failed_seconds)s::float8,
+                 (SELECT min(least(completed_retention, failed_retention))
+                  FROM conveyor_queues)) AS shortest
+), doomed AS MATERIALIZED (
+    SELECT t.seq FROM conveyor_tasks t
+    CROSS JOIN c
+    LEFT JOIN conveyor_queues q ON q.name = t.queue
+    WHERE t.finished_at < c.now - c.shortest * interval '1 second'
+      AND t.finished_at < c.now - interval '1 second' * CASE
+              WHEN t.status = 'failed' THEN coalesce(q.failed_retention, c.failed)
+              ELSE coalesce(q.completed_retention, c.completed) END
     LIMIT %(limit)s
-    FOR UPDATE OF conveyor_tasks SKIP LOCKED
+    FOR UPDATE OF t SKIP LOCKED
 )
 DELETE FROM conveyor_tasks t
 USING doomed
@@ -296,9 +409,9 @@ WHERE conveyor_duties.holder = excluded.holder
 RETURNING holder;
 
 -- name: next_due
--- Seconds until the earliest queued task of these queues is due: one probe per queue.
-SELECT extract(epoch FROM min(due.run_at)
-                          - coalesce(to_timestamp(%(now)s::float8), now()))::float8 AS seconds
+-- Seconds until the earliest queued task of each queue is due: one probe per queue.
+SELECT q.queue, extract(epoch FROM due.run_at
+                        - coalesce(to_timestamp(%(now)s::float8), now()))::float8 AS seconds
 FROM unnest(%(queues)s::text[]) AS q(queue)
 CROSS JOIN LATERAL (
     SELECT run_at FROM conveyor_tasks
@@ -306,6 +419,16 @@ CROSS JOIN LATERAL (
     ORDER BY run_at
     LIMIT 1
 ) AS due;
+
+-- name: limited_queues
+-- Queues whose claims must respect limits.
+SELECT name FROM conveyor_queues
+WHERE rate IS NOT NULL OR max_concurrent IS NOT NULL OR max_per_key IS NOT NULL;
+
+-- name: queue_settings
+-- The stored settings of these queues, with their token buckets (no lock).
+SELECT *, extract(epoch FROM tokens_at)::float8 AS tokens_at_seconds
+FROM conveyor_queues WHERE name = ANY(%(queues)s::text[]);
 
 -- name: now
 -- The database clock.
@@ -331,14 +454,33 @@ SELECT version FROM conveyor_migrations;
 INSERT INTO conveyor_migrations (version) VALUES (%(version)s);
 
 -- name: set_queue
--- Store a queue's settings, replacing what was there.
-INSERT INTO conveyor_queues (name, paused, updated_at) VALUES (%(name)s, %(paused)s, now())
-ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at;
+-- Store a queue's settings, replacing what was there; a changed rate refills the bucket.
+INSERT INTO conveyor_queues (
+    name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
+    max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
+    failed_retention, priority, updated_at
+) VALUES (
+    %(name)s, %(paused)s, %(rate)s, %(burst)s, %(max_concurrent)s, %(max_per_key)s,
+    %(max_attempts)s, %(min_backoff)s, %(max_backoff)s, %(max_doublings)s, %(age_limit)s,
+    %(lease_seconds)s, %(completed_retention)s, %(failed_retention)s, %(priority)s, now()
+)
+ON CONFLICT (name) DO UPDATE SET
+    paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
+    max_concurrent = excluded.max_concurrent, max_per_key = excluded.max_per_key,
+    max_attempts = excluded.max_attempts, min_backoff = excluded.min_backoff,
+    max_backoff = excluded.max_backoff, max_doublings = excluded.max_doublings,
+    age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
+    completed_retention = excluded.completed_retention,
+    failed_retention = excluded.failed_retention, priority = excluded.priority,
+    updated_at = excluded.updated_at,
+    tokens = CASE WHEN conveyor_queues.rate IS NOT DISTINCT FROM excluded.rate
+                   AND conveyor_queues.burst IS NOT DISTINCT FROM excluded.burst
+                  THEN conveyor_queues.tokens END;
 
 -- name: get_queue
 -- One queue's stored settings.
-SELECT name, paused FROM conveyor_queues WHERE name = %(name)s;
+SELECT * FROM conveyor_queues WHERE name = %(name)s;
 
 -- name: list_queues
 -- Every queue with stored settings.
-SELECT name, paused FROM conveyor_queues ORDER BY name;
+SELECT * FROM conveyor_queues ORDER BY name;

@@ -28,6 +28,7 @@ import select
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -44,7 +45,8 @@ from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
 from conveyor.errors import ConfigurationError, PayloadError, StoreUnavailable
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
-from conveyor.store.rows import task_from_row
+from conveyor.store.limits import QueueState
+from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
 from conveyor.store.sqlfile import load_migrations, load_queries
 
 Q = load_queries("conveyor.store.postgres")
@@ -52,6 +54,7 @@ CHANNEL = "conveyor"
 BATCH_ROWS = 5000
 """Rows per INSERT in a bulk enqueue; all chunks share one transaction."""
 RETRIES = 3
+LIMITED_CACHE_SECONDS = 1.0
 """Attempts at a statement or transaction that PostgreSQL rolled back (deadlock)."""
 CONNECT_TIMEOUT = 5
 READ_SLICE = 0.5
@@ -82,6 +85,7 @@ class PostgresStore:
         self._heard: set[str] = set()
         self._reading = False
         self._retired: list[psycopg.Connection[TupleRow]] = []
+        self._limited_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     # -- connections -------------------------------------------------------------
 
@@ -186,20 +190,35 @@ class PostgresStore:
         lease_seconds: float,
         now: float | None = None,
     ) -> list[Claimed]:
+        """Claim from unlimited queues in one statement, and from limited ones under
+        their locked settings rows (see claim_limited)."""
         if limit <= 0 or not queues:
             return []
         self._answer_heard(queues)
+        wanted = list(dict.fromkeys(queues))
         params = {
-            "queues": list(dict.fromkeys(queues)),
+            "queues": wanted,
             "limit": limit,
             "worker_id": worker_id,
             "lease_seconds": lease_seconds,
             "now": now,
         }
-        claimed = []
-        for row in self._execute(Q["claim"], params):
-            claimed.append(Claimed(_task(row), Lease(str(row["id"]), row["lease_token"])))
+        claimed = [_claimed(row) for row in self._execute(Q["claim"], params)]
+        limited = [q for q in wanted if q in self._limited_queues()]
+        if limited and len(claimed) < limit:
+            more = {**params, "queues": limited, "limit": limit - len(claimed)}
+            claimed += self._run(lambda conn: _claim_limited(conn, more), transaction=True)
         return sorted(claimed, key=lambda c: (c.task.priority, c.task.seq))
+
+    def _limited_queues(self) -> frozenset[str]:
+        """Names of queues with limits, cached briefly: a stale answer only delays a claim,
+        since the one-statement claim never takes tasks of a limited queue."""
+        at, names = self._limited_cache
+        if time.monotonic() - at > LIMITED_CACHE_SECONDS:
+            rows = self._execute(Q["limited_queues"], {})
+            names = frozenset(row["name"] for row in rows)
+            self._limited_cache = (time.monotonic(), names)
+        return names
 
     def _batch(self, query: str, params: dict[str, Any]) -> list[str]:
         """One statement for the whole batch; the accepted ids, in the order given."""
@@ -306,9 +325,23 @@ class PostgresStore:
         return bool(self._execute(Q["acquire_duty"], params))
 
     def seconds_until_due(self, queues: Sequence[str], now: float | None = None) -> float | None:
+        """Until the next task is due, or, for a due queue held back by its limits, until
+        it may start one more."""
         rows = self._execute(Q["next_due"], {"queues": list(queues), "now": now})
-        seconds: float | None = rows[0]["seconds"] if rows else None
-        return None if seconds is None else max(0.0, seconds)
+        due = {row["queue"]: max(0.0, row["seconds"]) for row in rows}
+        if not due:
+            return None
+        clock = _seconds_now(now)
+        states = self._run(lambda conn: _states(conn, Q["queue_settings"], list(due), clock))
+        waits = [
+            seconds if seconds > 0 or queue not in states else states[queue].throttled_for()
+            for queue, seconds in due.items()
+            if queue in states or not self._is_paused(queue)
+        ]
+        return min(waits) if waits else None
+
+    def _is_paused(self, queue: str) -> bool:
+        return self.get_queue(queue).paused
 
     # -- queues ------------------------------------------------------------------------
 
@@ -317,7 +350,8 @@ class PostgresStore:
         return _queue(rows[0]) if rows else QueueSettings(name)
 
     def set_queue(self, settings: QueueSettings) -> None:
-        params = {"name": settings.name, "paused": settings.paused}
+        params = queue_params(settings)
+        self._limited_cache = (0.0, frozenset())
 
         def store_and_wake(conn: Conn) -> None:
             conn.execute(Q["set_queue"], params)
@@ -537,7 +571,62 @@ def _migrate(conn: Conn) -> list[int]:
 
 
 def _queue(row: Row) -> QueueSettings:
-    return QueueSettings(row["name"], paused=bool(row["paused"]))
+    return queue_from_row(row)
+
+
+def _claimed(row: Row) -> Claimed:
+    return Claimed(_task(row), Lease(str(row["id"]), row["lease_token"]))
+
+
+def _seconds_now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def _states(conn: Conn, query: str, queues: Sequence[str], clock: float) -> dict[str, QueueState]:
+    """The unpaused queues among `queues`, with what their limits allow now."""
+    states: dict[str, QueueState] = {}
+    for row in conn.execute(query, {"queues": list(queues)}).fetchall():
+        row["tokens_at"] = row.pop("tokens_at_seconds")
+        settings = queue_from_row(row)
+        if settings.paused:
+            continue
+        running = 0
+        if settings.max_concurrent is not None:
+            running = conn.execute(Q["running_count"], {"queue": settings.name}).fetchone()["n"]  # type: ignore[index]
+        states[settings.name] = QueueState.of(settings, row, running, clock)
+    return states
+
+
+def _claim_limited(conn: Conn, params: dict[str, Any]) -> list[Claimed]:
+    """Claim from limited queues with their settings rows locked: concurrent claims of one
+    queue take turns, so its running count and token bucket cannot change under us."""
+    clock = _seconds_now(params["now"])
+    states = _states(conn, Q["lock_queues"], params["queues"], clock)
+    heads: list[tuple[int, int, str]] = []
+    for queue, state in states.items():
+        allowed = state.allowance(params["limit"])
+        if allowed <= 0:
+            continue
+        query = Q["claim_candidates"]
+        wanted = {"queue": queue, "now": params["now"], "limit": allowed}
+        if state.settings.max_per_key is not None:
+            query = Q["claim_candidates_per_key"]
+            wanted["max_per_key"] = state.settings.max_per_key
+        heads.extend(
+            (r["priority"], r["seq"], queue) for r in conn.execute(query, wanted).fetchall()
+        )
+    chosen = sorted(heads)[: params["limit"]]
+    if not chosen:
+        return []
+    rows = conn.execute(Q["claim_limited"], {**params, "seqs": [seq for _, seq, _ in chosen]})
+    claimed = [_claimed(row) for row in rows.fetchall()]
+    for queue, count in Counter(q for _, _, q in chosen).items():
+        tokens = states[queue].tokens
+        if tokens is not None:
+            conn.execute(
+                Q["spend_tokens"], {"queue": queue, "tokens": tokens - count, "now": clock}
+            )
+    return claimed
 
 
 def _task(row: Row) -> Task:
@@ -600,28 +689,30 @@ def _existing(conn: Conn, news: Sequence[NewTask]) -> dict[tuple[str, str | None
     return found
 
 
-def _enqueue_params(news: Sequence[tuple[str, NewTask]]) -> dict[str, str]:
+def _enqueue_params(news: Sequence[tuple[str, NewTask]]) -> dict[str, Any]:
     """The batch as one JSON document: `json.dumps` in C beats adapting 14 arrays."""
     rows = [
         {
             "id": task_id,
             "name": new.name,
             "queue": new.queue,
-            "priority": int(new.priority),
+            "priority": None if new.priority is None else int(new.priority),
             "args": new.args,
             "kwargs": new.kwargs,
-            "max_attempts": new.retry.max_attempts,
-            "min_backoff": new.retry.min_backoff,
-            "max_backoff": new.retry.max_backoff,
-            "max_doublings": new.retry.max_doublings,
+            "max_attempts": new.retry and new.retry.max_attempts,
+            "min_backoff": new.retry and new.retry.min_backoff,
+            "max_backoff": new.retry and new.retry.max_backoff,
+            "max_doublings": new.retry and new.retry.max_doublings,
             "timeout": new.timeout,
             "run_at": None if new.run_at is None else new.run_at.timestamp(),
             "delay": new.delay,
             "idempotency_key": new.idempotency_key,
+            "group_key": new.group,
+            "concurrency_key": new.concurrency_key,
         }
         for task_id, new in news
     ]
-    return {"tasks": payload.dumps(rows)}
+    return {"tasks": payload.dumps(rows), **DEFAULTS}
 
 
 def _update_and_notify(conn: Conn, query: str, params: dict[str, Any]) -> list[Row]:

@@ -1,13 +1,22 @@
 -- name: enqueue
 -- Insert one task; a clash on (queue, idempotency_key) inserts nothing and returns no row.
+-- What the task leaves open (priority, retry policy) comes from its queue, else defaults.
 INSERT INTO conveyor_tasks (
     id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
-    max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key
-) VALUES (
-    :id, :name, :queue, 'queued', :priority, :args, :kwargs, :max_attempts, :min_backoff,
-    :max_backoff, :max_doublings, :timeout, :now, coalesce(:run_at, :now + :delay),
-    :idempotency_key
+    max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
+    concurrency_key
 )
+SELECT :id, :name, :queue, 'queued', coalesce(:priority, q.priority, :default_priority),
+       :args, :kwargs,
+       coalesce(:max_attempts, q.max_attempts, :default_max_attempts),
+       coalesce(:min_backoff, q.min_backoff, :default_min_backoff),
+       coalesce(:max_backoff, q.max_backoff, :default_max_backoff),
+       coalesce(:max_doublings, q.max_doublings, :default_max_doublings),
+       :timeout, :now, coalesce(:run_at, :now + :delay), :idempotency_key, :group_key,
+       :concurrency_key
+FROM (SELECT :queue AS name) AS wanted
+LEFT JOIN conveyor_queues q ON q.name = wanted.name
+WHERE true
 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -15,17 +24,58 @@ RETURNING *;
 -- The task that already holds an idempotency key in a queue.
 SELECT * FROM conveyor_tasks WHERE queue = :queue AND idempotency_key = :idempotency_key;
 
--- name: paused_queues
--- Queues whose tasks are not handed out.
-SELECT name FROM conveyor_queues WHERE paused;
+-- name: queue_settings
+-- The stored settings of these queues, with their token buckets.
+SELECT * FROM conveyor_queues WHERE name IN (SELECT value FROM json_each(:queues));
+
+-- name: running_count
+-- Tasks of a queue running now, for its concurrency limit.
+SELECT count(*) FROM conveyor_tasks WHERE queue = :queue AND status = 'running';
 
 -- name: claim_candidates
 -- The head of one queue: due tasks in claim order, straight down the claim index.
 -- Claiming queue by queue keeps SQLite from sorting a whole backlog on every claim.
-SELECT seq, priority FROM conveyor_tasks INDEXED BY conveyor_tasks_claim
-WHERE status = 'queued' AND queue = :queue AND run_at <= :now
-ORDER BY priority, seq
+-- A task of a group waits while an earlier task of its group is queued (even one
+-- waiting out a retry backoff) or any task of its group runs.
+SELECT t.seq, t.priority FROM conveyor_tasks AS t INDEXED BY conveyor_tasks_claim
+WHERE t.status = 'queued' AND t.queue = :queue AND t.run_at <= :now
+  AND (t.group_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM conveyor_tasks AS g
+      WHERE g.queue = t.queue AND g.group_key = t.group_key
+        AND g.status IN ('queued', 'running') AND g.seq <> t.seq
+        AND (g.status = 'running' OR g.seq < t.seq)
+  ))
+ORDER BY t.priority, t.seq
 LIMIT :limit;
+
+-- name: claim_candidates_per_key
+-- The head of a queue with a per-key limit: as claim_candidates, and a task whose
+-- concurrency key already has max_per_key running (counting those ahead of it in this
+-- claim) waits.
+WITH running AS (
+    SELECT concurrency_key AS k, count(*) AS n FROM conveyor_tasks
+    WHERE queue = :queue AND status = 'running' AND concurrency_key IS NOT NULL
+    GROUP BY concurrency_key
+), ranked AS (
+    SELECT t.seq, t.priority, t.concurrency_key AS k,
+           row_number() OVER (PARTITION BY t.concurrency_key ORDER BY t.priority, t.seq) AS nth
+    FROM conveyor_tasks AS t INDEXED BY conveyor_tasks_claim
+    WHERE t.status = 'queued' AND t.queue = :queue AND t.run_at <= :now
+  AND (t.group_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM conveyor_tasks AS g
+      WHERE g.queue = t.queue AND g.group_key = t.group_key
+        AND g.status IN ('queued', 'running') AND g.seq <> t.seq
+        AND (g.status = 'running' OR g.seq < t.seq)
+  ))
+)
+SELECT ranked.seq, ranked.priority FROM ranked LEFT JOIN running ON running.k = ranked.k
+WHERE ranked.k IS NULL OR ranked.nth + coalesce(running.n, 0) <= :max_per_key
+ORDER BY ranked.priority, ranked.seq
+LIMIT :limit;
+
+-- name: spend_tokens
+-- Take started tasks out of a queue's token bucket.
+UPDATE conveyor_queues SET tokens = :tokens, tokens_at = :now WHERE name = :queue;
 
 -- name: claim
 -- Lease the chosen tasks. Each claim bumps the lease token, so whoever held an earlier
@@ -36,13 +86,18 @@ SET status = 'running',
     lease_token = lease_token + 1,
     worker_id = :worker_id,
     started_at = :now,
-    lease_expires_at = :now + :lease_seconds
+    lease_expires_at = :now + coalesce(
+        (SELECT q.lease_seconds FROM conveyor_queues AS q WHERE q.name = conveyor_tasks.queue),
+        :lease_seconds)
 WHERE seq IN (SELECT value FROM json_each(:seqs)) AND status = 'queued'
 RETURNING *;
 
 -- name: heartbeat
 -- Extend one lease while its token is current.
-UPDATE conveyor_tasks SET lease_expires_at = :now + :lease_seconds
+UPDATE conveyor_tasks
+SET lease_expires_at = :now + coalesce(
+    (SELECT q.lease_seconds FROM conveyor_queues AS q WHERE q.name = conveyor_tasks.queue),
+    :lease_seconds)
 WHERE id = :id AND lease_token = :token AND status = 'running'
 RETURNING id;
 
@@ -55,17 +110,22 @@ RETURNING id;
 
 -- name: fail
 -- Record a failed attempt: back to queued after the delay, or failed for good when the
--- delay is NULL or the attempts are used up.
+-- delay is NULL, the attempts are used up, or the task is older than its queue's age limit.
+WITH verdict AS (
+    SELECT t.seq,
+           :retry_delay IS NOT NULL AND t.attempts < t.max_attempts
+           AND (q.age_limit IS NULL OR :now - t.created_at < q.age_limit) AS retry
+    FROM conveyor_tasks AS t LEFT JOIN conveyor_queues AS q ON q.name = t.queue
+    WHERE t.id = :id AND t.lease_token = :token AND t.status = 'running'
+)
 UPDATE conveyor_tasks
-SET status = CASE WHEN :retry_delay IS NOT NULL AND attempts < max_attempts
-                  THEN 'queued' ELSE 'failed' END,
-    run_at = CASE WHEN :retry_delay IS NOT NULL AND attempts < max_attempts
-                  THEN :now + :retry_delay ELSE run_at END,
-    finished_at = CASE WHEN :retry_delay IS NOT NULL AND attempts < max_attempts
-                       THEN NULL ELSE :now END,
+SET status = CASE WHEN verdict.retry THEN 'queued' ELSE 'failed' END,
+    run_at = CASE WHEN verdict.retry THEN :now + :retry_delay ELSE run_at END,
+    finished_at = CASE WHEN verdict.retry THEN NULL ELSE :now END,
     errors = json_insert(errors, '$[#]', json(:error)),
     lease_expires_at = NULL
-WHERE id = :id AND lease_token = :token AND status = 'running'
+FROM verdict
+WHERE conveyor_tasks.seq = verdict.seq
 RETURNING id;
 
 -- name: release
@@ -109,14 +169,15 @@ WHERE seq IN (
 RETURNING id;
 
 -- name: prune
--- Delete a bounded batch of finished tasks past their retention.
+-- Delete a bounded batch of finished tasks past their queue's retention.
 DELETE FROM conveyor_tasks
 WHERE seq IN (
-    SELECT seq FROM conveyor_tasks
-    WHERE finished_at IS NOT NULL
-      AND ((status = 'completed' AND finished_at < :now - :completed_seconds)
-        OR (status = 'cancelled' AND finished_at < :now - :completed_seconds)
-        OR (status = 'failed' AND finished_at < :now - :failed_seconds))
+    SELECT t.seq FROM conveyor_tasks AS t LEFT JOIN conveyor_queues AS q ON q.name = t.queue
+    WHERE t.finished_at IS NOT NULL
+      AND t.finished_at < :now - CASE WHEN t.status = 'failed'
+                                      THEN coalesce(q.failed_retention, :failed_seconds)
+                                      ELSE coalesce(q.completed_retention, :completed_seconds)
+                                 END
     LIMIT :limit
 );
 
@@ -154,23 +215,37 @@ WHERE conveyor_duties.holder = excluded.holder OR conveyor_duties.expires_at < :
 RETURNING holder;
 
 -- name: next_due
--- When the earliest queued task of these unpaused queues is due.
-SELECT min(run_at) FROM conveyor_tasks
-WHERE status = 'queued'
-  AND queue IN (
-      SELECT value FROM json_each(:queues)
-      WHERE value NOT IN (SELECT name FROM conveyor_queues WHERE paused)
-  );
+-- When the earliest queued task of one queue is due.
+SELECT min(run_at) FROM conveyor_tasks WHERE status = 'queued' AND queue = :queue;
 
 -- name: set_queue
--- Store a queue's settings, replacing what was there.
-INSERT INTO conveyor_queues (name, paused, updated_at) VALUES (:name, :paused, :now)
-ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at;
+-- Store a queue's settings, replacing what was there; a changed rate refills the bucket.
+INSERT INTO conveyor_queues (
+    name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
+    max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
+    failed_retention, priority, updated_at
+) VALUES (
+    :name, :paused, :rate, :burst, :max_concurrent, :max_per_key, :max_attempts, :min_backoff,
+    :max_backoff, :max_doublings, :age_limit, :lease_seconds, :completed_retention,
+    :failed_retention, :priority, :now
+)
+ON CONFLICT (name) DO UPDATE SET
+    paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
+    max_concurrent = excluded.max_concurrent, max_per_key = excluded.max_per_key,
+    max_attempts = excluded.max_attempts, min_backoff = excluded.min_backoff,
+    max_backoff = excluded.max_backoff, max_doublings = excluded.max_doublings,
+    age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
+    completed_retention = excluded.completed_retention,
+    failed_retention = excluded.failed_retention, priority = excluded.priority,
+    updated_at = excluded.updated_at,
+    tokens = CASE WHEN conveyor_queues.rate IS excluded.rate
+                   AND conveyor_queues.burst IS excluded.burst
+                  THEN conveyor_queues.tokens END;
 
 -- name: get_queue
 -- One queue's stored settings.
-SELECT name, paused FROM conveyor_queues WHERE name = :name;
+SELECT * FROM conveyor_queues WHERE name = :name;
 
 -- name: list_queues
 -- Every queue with stored settings.
-SELECT name, paused FROM conveyor_queues ORDER BY name;
+SELECT * FROM conveyor_queues ORDER BY name;

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,10 +28,18 @@ from urllib.parse import parse_qs, urlsplit
 
 from conveyor.core import payload
 from conveyor.core.queue import QueueSettings
-from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
+from conveyor.core.task import (
+    Claimed,
+    Completion,
+    Failure,
+    Lease,
+    NewTask,
+    Task,
+)
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
-from conveyor.store.rows import task_from_row
+from conveyor.store.limits import QueueState
+from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
 from conveyor.store.sqlfile import load_migrations, load_queries
 
 Q = load_queries("conveyor.store.sqlite")
@@ -189,25 +198,70 @@ class SQLiteStore:
             return []
         clock = self._clock(now)
         with self._write() as conn:
-            paused = {r[0] for r in conn.execute(Q["paused_queues"])}
-            heads: builtins.list[tuple[int, int]] = []
-            for queue in dict.fromkeys(queues):
-                if queue not in paused:
-                    params = {"queue": queue, "now": clock, "limit": limit}
-                    heads.extend(tuple(r) for r in conn.execute(Q["claim_candidates"], params))
-            chosen = [seq for _, seq in sorted((p, s) for s, p in heads)[:limit]]
+            buckets = self._buckets(conn, queues, clock)
+            heads: builtins.list[tuple[int, int, str]] = []
+            for queue, bucket in buckets.items():
+                allowed = bucket.allowance(limit)
+                if allowed > 0:
+                    heads.extend(
+                        (p, s, queue) for s, p in self._candidates(conn, bucket, clock, allowed)
+                    )
+            chosen = sorted(heads)[:limit]
             if not chosen:
                 return []
             params = {
-                "seqs": json.dumps(chosen),
+                "seqs": json.dumps([seq for _, seq, _ in chosen]),
                 "worker_id": worker_id,
                 "lease_seconds": lease_seconds,
                 "now": clock,
             }
             rows = conn.execute(Q["claim"], params).fetchall()
+            self._spend(conn, buckets, [queue for _, _, queue in chosen], clock)
         tasks = sorted((self._task(r) for r in rows), key=lambda t: (t.priority, t.seq))
         tokens = {r["id"]: r["lease_token"] for r in rows}
         return [Claimed(t, Lease(t.id, tokens[t.id])) for t in tasks]
+
+    def _buckets(
+        self, conn: sqlite3.Connection, queues: Sequence[str], clock: float
+    ) -> dict[str, QueueState]:
+        """Each unpaused queue with what its limits allow right now."""
+        rows = {
+            r["name"]: r
+            for r in conn.execute(Q["queue_settings"], {"queues": json.dumps(list(queues))})
+        }
+        states: dict[str, QueueState] = {}
+        for queue in dict.fromkeys(queues):
+            row = rows.get(queue)
+            settings = _queue(row) if row is not None else QueueSettings(queue)
+            if settings.paused:
+                continue
+            running = 0
+            if settings.max_concurrent is not None:
+                running = conn.execute(Q["running_count"], {"queue": queue}).fetchone()[0]
+            states[queue] = QueueState.of(settings, row, running, clock)
+        return states
+
+    def _candidates(
+        self, conn: sqlite3.Connection, state: QueueState, clock: float, allowed: int
+    ) -> builtins.list[tuple[int, int]]:
+        params = {"queue": state.settings.name, "now": clock, "limit": allowed}
+        if state.settings.max_per_key is None:
+            return [tuple(r) for r in conn.execute(Q["claim_candidates"], params)]
+        params["max_per_key"] = state.settings.max_per_key
+        return [tuple(r) for r in conn.execute(Q["claim_candidates_per_key"], params)]
+
+    @staticmethod
+    def _spend(
+        conn: sqlite3.Connection,
+        states: dict[str, QueueState],
+        started: builtins.list[str],
+        clock: float,
+    ) -> None:
+        for queue, count in Counter(started).items():
+            tokens = states[queue].tokens
+            if tokens is not None:
+                params = {"queue": queue, "tokens": tokens - count, "now": clock}
+                conn.execute(Q["spend_tokens"], params)
 
     def _per_lease(
         self, query: str, items: Sequence[dict[str, Any]], now: float | None
@@ -335,10 +389,16 @@ class SQLiteStore:
             return conn.execute(Q["acquire_duty"], params).fetchone() is not None
 
     def seconds_until_due(self, queues: Sequence[str], now: float | None = None) -> float | None:
-        row = self._conn().execute(Q["next_due"], {"queues": json.dumps(list(queues))}).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return max(0.0, float(row[0]) - self._clock(now))
+        clock = self._clock(now)
+        conn = self._conn()
+        waits: builtins.list[float] = []
+        for queue, state in self._buckets(conn, queues, clock).items():
+            row = conn.execute(Q["next_due"], {"queue": queue}).fetchone()
+            if row is None or row[0] is None:
+                continue
+            due = max(0.0, float(row[0]) - clock)
+            waits.append(due if due > 0 else state.throttled_for())
+        return min(waits) if waits else None
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         conn = self._conn()
@@ -355,7 +415,7 @@ class SQLiteStore:
         return QueueSettings(name) if row is None else _queue(row)
 
     def set_queue(self, settings: QueueSettings) -> None:
-        params = {"name": settings.name, "paused": int(settings.paused), "now": time.time()}
+        params = {**queue_params(settings), "now": time.time()}
         with self._write() as conn:
             conn.execute(Q["set_queue"], params)
 
@@ -371,7 +431,7 @@ class SQLiteStore:
 
 
 def _queue(row: sqlite3.Row) -> QueueSettings:
-    return QueueSettings(row["name"], paused=bool(row["paused"]))
+    return queue_from_row(dict(row))
 
 
 def _statements(script: str) -> builtins.list[str]:
@@ -381,22 +441,26 @@ def _statements(script: str) -> builtins.list[str]:
 
 
 def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
+    retry = new.retry
     return {
         "id": str(uuid.uuid4()),
         "name": new.name,
         "queue": new.queue,
-        "priority": int(new.priority),
+        "priority": None if new.priority is None else int(new.priority),
         "args": payload.dumps(new.args),
         "kwargs": payload.dumps(new.kwargs),
-        "max_attempts": new.retry.max_attempts,
-        "min_backoff": new.retry.min_backoff,
-        "max_backoff": new.retry.max_backoff,
-        "max_doublings": new.retry.max_doublings,
+        "max_attempts": retry and retry.max_attempts,
+        "min_backoff": retry and retry.min_backoff,
+        "max_backoff": retry and retry.max_backoff,
+        "max_doublings": retry and retry.max_doublings,
         "timeout": new.timeout,
         "now": now,
         "run_at": None if new.run_at is None else new.run_at.timestamp(),
         "delay": new.delay,
         "idempotency_key": new.idempotency_key,
+        "group_key": new.group,
+        "concurrency_key": new.concurrency_key,
+        **DEFAULTS,
     }
 
 
