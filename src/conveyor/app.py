@@ -127,11 +127,11 @@ class Conveyor:
         *,
         name: str | None = None,
         queue: str = "default",
-        priority: str | Priority = "normal",
-        max_attempts: int = 3,
-        min_backoff: float = 1.0,
-        max_backoff: float = 3600.0,
-        max_doublings: int = 16,
+        priority: str | Priority | None = None,
+        max_attempts: int | None = None,
+        min_backoff: float | None = None,
+        max_backoff: float | None = None,
+        max_doublings: int | None = None,
         timeout: float | None = None,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
@@ -142,16 +142,21 @@ class Conveyor:
         *,
         name: str | None = None,
         queue: str = "default",
-        priority: str | Priority = "normal",
-        max_attempts: int = 3,
-        min_backoff: float = 1.0,
-        max_backoff: float = 3600.0,
-        max_doublings: int = 16,
+        priority: str | Priority | None = None,
+        max_attempts: int | None = None,
+        min_backoff: float | None = None,
+        max_backoff: float | None = None,
+        max_doublings: int | None = None,
         timeout: float | None = None,
     ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
-        """Register a function as a task; its name defaults to the function's name."""
+        """Register a function as a task; its name defaults to the function's name.
+
+        Options left out come from the queue's settings, else the defaults: priority
+        normal, max_attempts 3, min_backoff 1 s, max_backoff 3600 s, max_doublings 16.
+        Any retry option given makes the task's policy win over the queue's, whole.
+        """
         retry = _retry_policy(max_attempts, min_backoff, max_backoff, max_doublings)
-        level = Priority.parse(priority)
+        level = None if priority is None else Priority.parse(priority)
         _check_timeout(timeout)
 
         def register(f: Callable[P, R]) -> TaskFunction[P, R]:
@@ -196,6 +201,8 @@ class Conveyor:
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        group: str | None = None,
+        concurrency_key: str | None = None,
     ) -> TaskHandle:
         """Enqueue a task by name, for producers that do not import the task.
 
@@ -213,6 +220,8 @@ class Conveyor:
                 idempotency_key=idempotency_key,
                 max_attempts=max_attempts,
                 timeout=timeout,
+                group=group,
+                concurrency_key=concurrency_key,
             )
         )
 
@@ -229,6 +238,8 @@ class Conveyor:
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        group: str | None = None,
+        concurrency_key: str | None = None,
     ) -> NewTask:
         """The task `enqueue` would store, with the registered task's defaults applied."""
         options = TaskOptions(
@@ -239,6 +250,8 @@ class Conveyor:
             idempotency_key=idempotency_key,
             max_attempts=max_attempts,
             timeout=timeout,
+            group=group,
+            concurrency_key=concurrency_key,
         )
         return _checked(self._by_name(name).new_task(list(args), kwargs or {}, options))
 
@@ -347,6 +360,11 @@ class Conveyor:
         return self.store.purge(None if task_ids is None else list(task_ids), queue)
 
     def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied."""
+        if self._store is None:
+            # Opened the usual way, a SQLite file migrates itself and this would report
+            # nothing applied.
+            self.use_store(open_store(self.url, migrate=False))
         return self.store.migrate()
 
     # -- the pull protocol, for workers that reach the store through this client --------
@@ -403,8 +421,20 @@ def _status(value: str | Status) -> Status:
 
 
 def _retry_policy(
-    max_attempts: int, min_backoff: float, max_backoff: float, max_doublings: int
-) -> RetryPolicy:
+    max_attempts: int | None,
+    min_backoff: float | None,
+    max_backoff: float | None,
+    max_doublings: int | None,
+) -> RetryPolicy | None:
+    """The task's own policy when it sets any retry option; None defers to the queue."""
+    given = (max_attempts, min_backoff, max_backoff, max_doublings)
+    if all(v is None for v in given):
+        return None
+    defaults = RetryPolicy()
+    max_attempts = defaults.max_attempts if max_attempts is None else max_attempts
+    min_backoff = defaults.min_backoff if min_backoff is None else min_backoff
+    max_backoff = defaults.max_backoff if max_backoff is None else max_backoff
+    max_doublings = defaults.max_doublings if max_doublings is None else max_doublings
     if max_attempts < 1:
         raise ConfigurationError(f"max_attempts must be at least 1, not {max_attempts}")
     if min_backoff < 0 or max_backoff < min_backoff:
