@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
 from conveyor.core import payload
-from conveyor.core.queue import QueueSettings
+from conveyor.core.queue import QueueSettings, coerce
 from conveyor.core.retry import retry_delay
 from conveyor.core.task import (
     AttemptError,
@@ -343,6 +343,19 @@ class Conveyor:
     def queue_info(self, name: str) -> QueueInfo:
         stats = next((s for s in self.store.stats() if s.queue == name), None)
         return QueueInfo.of(stats, self.store.get_queue(name))
+
+    def queue(self, name: str, **settings: Any) -> QueueSettings:
+        """Create or change a queue's settings; settings not named keep their values,
+        and None clears one back to its default.
+
+        >>> app.queue("emails", rate="50/s", burst=10, max_concurrent=10)  # doctest: +SKIP
+        """
+        updated = self.store.get_queue(name).updated(**coerce(settings))
+        self.store.set_queue(updated)
+        return updated
+
+    def queue_settings(self, name: str) -> QueueSettings:
+        return self.store.get_queue(name)
 
     def pause(self, queue: str) -> None:
         """Stop handing out the queue's tasks; attempts already running finish."""

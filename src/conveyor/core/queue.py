@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from conveyor.core.limits import parse_duration, parse_rate
 from conveyor.core.task import Priority
 from conveyor.errors import ConfigurationError
 
@@ -93,3 +94,39 @@ def _positive(s: QueueSettings, name: str, value: float | None, allow_zero: bool
         raise ConfigurationError(f"queue {s.name!r}: {name} must be a number")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"queue {s.name!r}: {name} must be positive, not {value}")
+
+
+DURATIONS = (
+    "min_backoff",
+    "max_backoff",
+    "age_limit",
+    "lease_seconds",
+    "completed_retention",
+    "failed_retention",
+)
+
+
+def coerce(changes: dict[str, Any]) -> dict[str, Any]:
+    """Settings as people write them (`rate="50/s"`, `age_limit="2h"`, `priority="high"`)
+    turned into values; None clears a setting back to its default.
+
+    >>> coerce({"rate": "30/m", "age_limit": "5m", "priority": "low"})
+    {'rate': 0.5, 'age_limit': 300.0, 'priority': <Priority.LOW: 2>}
+    """
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if value is None:
+            out[key] = None
+        elif key == "rate":
+            out[key] = parse_rate(value)
+        elif key in DURATIONS:
+            out[key] = parse_duration(value)
+        elif key == "priority":
+            out[key] = Priority.parse(value)
+        elif key == "paused":
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"paused must be true or false, not {value!r}")
+            out[key] = value
+        else:
+            out[key] = value
+    return out
