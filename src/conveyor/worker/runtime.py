@@ -94,6 +94,7 @@ class Worker:
         self._inflight: dict[str, InFlight] = {}
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._slot_free = asyncio.Event()
+        self._retry_queued = asyncio.Event()
         self._stopping = asyncio.Event()
         self._killed = asyncio.Event()
         self.processed = 0
@@ -155,6 +156,7 @@ class Worker:
                 await _first(self._slot_free.wait(), self._stopping.wait())
                 continue
             try:
+                self._retry_queued.clear()
                 claimed = await self.astore.run(
                     self.store.claim, self.queues, free, self.worker_id, self.config.lease_seconds
                 )
@@ -176,7 +178,13 @@ class Worker:
             # Due tasks exist but another worker holds their row locks right now.
             await asyncio.sleep(0.005)
             return
-        await _first(self.astore.wait_for_work(self.queues, timeout), self._stopping.wait())
+        # A retry this worker just scheduled announces itself to nobody (PostgreSQL only
+        # notifies work that is due now), so the flusher wakes us to look at its run_at.
+        await _first(
+            self.astore.wait_for_work(self.queues, timeout),
+            self._retry_queued.wait(),
+            self._stopping.wait(),
+        )
 
     def _start(self, claimed: Claimed) -> None:
         task = claimed.task
@@ -219,9 +227,12 @@ class Worker:
         completions = [o for o in batch if isinstance(o, Completion)]
         failures = [o for o in batch if isinstance(o, Failure)]
         backoff = Backoff()
+        accepted: set[str] = set()
         while True:
             try:
-                accepted = set(await self.astore.run(self.store.complete, completions))
+                if completions:
+                    accepted |= set(await self.astore.run(self.store.complete, completions))
+                    completions = []  # written: a retry must not see them refused
                 accepted |= set(await self.astore.run(self.store.fail, failures))
                 break
             except Exception as exc:
@@ -232,6 +243,8 @@ class Worker:
                     "store unavailable while acknowledging (%s); retrying in %.1fs", exc, delay
                 )
                 await asyncio.sleep(delay)
+        if any(f.retry_delay is not None and f.lease.task_id in accepted for f in failures):
+            self._retry_queued.set()
         self._log_outcomes(batch, accepted)
 
     def _log_outcomes(self, batch: list[Outcome], accepted: set[str]) -> None:
@@ -254,9 +267,11 @@ class Worker:
     # -- leases --------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        interval = self.config.lease_seconds / 3
+        settings = [await self.astore.run(self.store.get_queue, q) for q in self.queues]
+        spans = [s.lease_seconds for s in settings if s.lease_seconds is not None]
+        shortest = min([self.config.lease_seconds, *spans])
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min([shortest, *self._lease_spans()]) / 3)
             leases = [e.claimed.lease for e in self._inflight.values()]
             if not leases:
                 continue
@@ -268,6 +283,15 @@ class Worker:
                 log.error("store unavailable while extending leases (%s)", exc)
                 continue
             self._drop_lost([lease for lease in leases if lease.task_id not in held])
+
+    def _lease_spans(self) -> list[float]:
+        """Lease lengths of the attempts in flight; a queue may set a shorter one."""
+        spans = []
+        for entry in self._inflight.values():
+            task = entry.claimed.task
+            if task.lease_expires_at is not None and task.started_at is not None:
+                spans.append((task.lease_expires_at - task.started_at).total_seconds())
+        return spans
 
     def _drop_lost(self, lost: Sequence[Lease]) -> None:
         for lease in lost:
