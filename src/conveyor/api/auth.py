@@ -57,7 +57,9 @@ class Tokens:
 
 
 def _redacted(entry: str) -> str:
-    token, _, scopes = entry.rpartition(":")
+    token, colon, scopes = entry.rpartition(":")
+    if not colon:  # no scopes given: the whole entry is the secret
+        return f"{entry[:2]}…"
     return f"{token[:2]}…:{scopes}" if token else entry
 
 

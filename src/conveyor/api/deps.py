@@ -1,12 +1,13 @@
-"""What routes receive: the Conveyor and the announcer, from the app's lifespan state."""
+"""What routes receive: the Conveyor, the announcer, and the path and query values they share."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from conveyor.api.announcer import Announcer
+from conveyor.api.schemas import NO_NUL
 from conveyor.app import Conveyor
 
 
@@ -22,3 +23,14 @@ def _announcer(request: Request) -> Announcer:
 
 App = Annotated[Conveyor, Depends(_conveyor)]
 Wakeups = Annotated[Announcer, Depends(_announcer)]
+
+QueueName = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
+TaskId = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=18,
+        pattern=r"^[0-9]+$",
+        description="The `next_cursor` of the previous page.",
+    ),
+]

@@ -6,18 +6,37 @@ mapping happens here and nowhere else.
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
+from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Task
+from conveyor.queue_yaml import LARGEST_WHOLE
 
 PriorityName = Literal["high", "normal", "low"]
 StatusName = Literal[
     "waiting", "queued", "scheduled", "running", "completed", "failed", "cancelled"
 ]
 Name = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
+NO_NUL = r"^[^\x00]*$"
+"""Names, keys and ids may hold any character but NUL, which PostgreSQL cannot store."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+"""`scheduled_at` must lie in this range, so every backend can store and read it back."""
 
 
 class Strict(BaseModel):
@@ -25,26 +44,51 @@ class Strict(BaseModel):
 
 
 class TaskIn(Strict):
-    type: str = Field(min_length=1, max_length=200, description="The task's name.")
+    type: str = Field(min_length=1, max_length=200, pattern=NO_NUL, description="The task's name.")
     payload: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the handler."
     )
     args: list[Any] = Field(default_factory=list, description="Positional arguments, if any.")
     priority: PriorityName | None = None
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
-    queue: str | None = Field(default=None, min_length=1, max_length=200)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255, pattern=NO_NUL)
+    queue: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
     delay_seconds: float | None = Field(default=None, ge=0, le=366 * 86400)
-    scheduled_at: datetime | None = None
+    scheduled_at: datetime | None = Field(
+        default=None, description="When to run (UTC when no offset is given), 1970 to 9998."
+    )
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=86400)
+
+    @field_validator("payload", "args")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        return encodable(value)
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if not EARLIEST <= value < LATEST:
+            raise ValueError(f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
+        return value
 
     @model_validator(mode="after")
     def _one_schedule(self) -> TaskIn:
         if self.delay_seconds and self.scheduled_at is not None:
             raise ValueError("give delay_seconds or scheduled_at, not both")
-        if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
-            self.scheduled_at = self.scheduled_at.replace(tzinfo=UTC)
         return self
+
+
+def encodable(value: Any) -> Any:
+    """`value`, if it can be stored as UTF-8 JSON: a lone surrogate (`"\\ud800"`) cannot."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone surrogate, which UTF-8 cannot encode") from None
+    return value
 
 
 class BatchIn(Strict):
@@ -115,11 +159,69 @@ class Cancelled(BaseModel):
     status: StatusName
 
 
+Whole = Annotated[StrictInt, Field(ge=0, le=LARGEST_WHOLE)]
+Rate = Annotated[
+    StrictFloat | StrictInt | Annotated[StrictStr, Field(max_length=100)],
+    Field(description="Tasks per second, or '50/s', '30/m', '100/h', '1/d'."),
+]
+Seconds = Annotated[
+    StrictFloat | StrictInt | Annotated[StrictStr, Field(max_length=100)],
+    Field(description="Seconds, or '30s', '5m', '2h', '3d'."),
+]
+
+
+class QueueSettingsIn(Strict):
+    """Settings to change; a field left out keeps its value and null clears it back to its
+    default. Names are those of `QueueSettingsOut`; rates and durations may be strings."""
+
+    paused: StrictBool | None = None
+    rate: Rate | None = None
+    burst: Whole | None = None
+    max_concurrent: Whole | None = None
+    max_per_key: Whole | None = None
+    max_attempts: Whole | None = None
+    min_backoff: Seconds | None = None
+    max_backoff: Seconds | None = None
+    max_doublings: Whole | None = None
+    age_limit: Seconds | None = None
+    lease_seconds: Seconds | None = None
+    completed_retention: Seconds | None = None
+    failed_retention: Seconds | None = None
+    priority: PriorityName | None = None
+
+
+class QueueSettingsOut(BaseModel):
+    """Every setting of a queue; null means the default (no limit, or the task's own
+    policy else Conveyor's defaults). Rates are per second, durations in seconds."""
+
+    paused: bool
+    rate: float | None
+    burst: int | None
+    max_concurrent: int | None
+    max_per_key: int | None
+    max_attempts: int | None
+    min_backoff: float | None
+    max_backoff: float | None
+    max_doublings: int | None
+    age_limit: float | None
+    lease_seconds: float | None
+    completed_retention: float | None
+    failed_retention: float | None
+    priority: PriorityName | None
+
+    @classmethod
+    def of(cls, settings: QueueSettings) -> QueueSettingsOut:
+        values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "name"}
+        values["priority"] = None if settings.priority is None else str(settings.priority)
+        return cls(**values)
+
+
 class QueueOut(BaseModel):
     name: str
     counts: dict[str, int]
     oldest_queued_age_seconds: float | None
     paused: bool
+    settings: QueueSettingsOut
 
 
 class QueueList(BaseModel):
@@ -127,7 +229,9 @@ class QueueList(BaseModel):
 
 
 class ReplayIn(Strict):
-    task_ids: list[str] | None = Field(default=None, max_length=1000)
+    task_ids: list[Annotated[str, Field(max_length=200, pattern=NO_NUL)]] | None = Field(
+        default=None, max_length=1000
+    )
     all: bool = False
 
     @model_validator(mode="after")
@@ -149,7 +253,7 @@ class LeaseIn(Strict):
     max: int = Field(default=1, ge=1, le=100)
     lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     wait_seconds: float = Field(default=0.0, ge=0, le=30)
-    worker_id: str = Field(default="http-worker", min_length=1, max_length=200)
+    worker_id: str = Field(default="http-worker", min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class LeasedTask(BaseModel):
@@ -185,7 +289,8 @@ class Leased(BaseModel):
     tasks: list[LeasedTask]
 
 
-Token = Field(min_length=1, max_length=40, pattern=r"^[0-9]+$")
+Token = Field(min_length=1, max_length=18, pattern=r"^[0-9]+$")
+"""Lease tokens are 64-bit counters; 18 digits always fit, so no token overflows the store."""
 
 
 class HeartbeatIn(Strict):
@@ -196,6 +301,11 @@ class HeartbeatIn(Strict):
 class CompleteIn(Strict):
     token: str = Token
     result: Any = None
+
+    @field_validator("result")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        return encodable(value)
 
 
 class FailIn(Strict):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from conveyor.api.auth import require
-from conveyor.api.deps import App
+from conveyor.api.deps import App, Cursor, QueueName
 from conveyor.api.errors import ApiError
 from conveyor.api.schemas import Discarded, Replayed, ReplayIn, TaskOut, TaskPage
 
 router = APIRouter(prefix="/api/v1/queues/{name}/dead-letters", tags=["dead letters"])
-QueueName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 @router.get("", response_model=TaskPage, dependencies=[Depends(require("read"))])
@@ -20,7 +19,7 @@ def list_dead_letters(
     name: QueueName,
     app: App,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]+$")] = None,
+    cursor: Cursor = None,
 ) -> TaskPage:
     page = app.list_tasks(queue=name, status="failed", limit=limit, cursor=cursor)
     return TaskPage(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)

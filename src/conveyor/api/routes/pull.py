@@ -8,13 +8,12 @@ with the task's current status, and changes nothing.
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.auth import require
-from conveyor.api.deps import App, Wakeups
+from conveyor.api.deps import App, QueueName, TaskId, Wakeups
 from conveyor.api.errors import ApiError
 from conveyor.api.schemas import (
     Acknowledged,
@@ -28,7 +27,6 @@ from conveyor.api.schemas import (
 from conveyor.app import Conveyor
 
 router = APIRouter(tags=["pull protocol"], dependencies=[Depends(require("work"))])
-QueueName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 @router.post("/api/v1/queues/{name}/lease", response_model=Leased)
@@ -46,7 +44,7 @@ async def lease(name: QueueName, body: LeaseIn, app: App, wakeups: Wakeups) -> L
 
 
 @router.post("/api/v1/tasks/{task_id}/heartbeat", response_model=Acknowledged)
-def heartbeat(task_id: str, body: HeartbeatIn, app: App) -> Acknowledged:
+def heartbeat(task_id: TaskId, body: HeartbeatIn, app: App) -> Acknowledged:
     """Extend the lease of a task being worked on."""
     if not app.heartbeat(task_id, int(body.token), body.lease_seconds):
         _stale(app, task_id)
@@ -54,7 +52,7 @@ def heartbeat(task_id: str, body: HeartbeatIn, app: App) -> Acknowledged:
 
 
 @router.post("/api/v1/tasks/{task_id}/complete", response_model=Acknowledged)
-def complete(task_id: str, body: CompleteIn, app: App) -> Acknowledged:
+def complete(task_id: TaskId, body: CompleteIn, app: App) -> Acknowledged:
     """Report success; `result` is stored as the task's result."""
     if not app.complete(task_id, int(body.token), body.result):
         _stale(app, task_id)
@@ -62,7 +60,7 @@ def complete(task_id: str, body: CompleteIn, app: App) -> Acknowledged:
 
 
 @router.post("/api/v1/tasks/{task_id}/fail", response_model=Acknowledged)
-def fail(task_id: str, body: FailIn, app: App) -> Acknowledged:
+def fail(task_id: TaskId, body: FailIn, app: App) -> Acknowledged:
     """Report a failed attempt: retried per the task's policy unless `retry` is false."""
     if not app.fail(task_id, int(body.token), body.error, body.traceback, body.retry):
         _stale(app, task_id)

@@ -1,47 +1,48 @@
-"""Queues: counts by state, age of the oldest due task, pause and resume."""
+"""Queues: counts by state, age of the oldest due task, settings, pause and resume."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 
 from conveyor.api.auth import require
-from conveyor.api.deps import App
-from conveyor.api.schemas import QueueList, QueueOut
-from conveyor.app import Conveyor
+from conveyor.api.deps import App, QueueName
+from conveyor.api.schemas import QueueList, QueueOut, QueueSettingsIn, QueueSettingsOut
+from conveyor.app import Conveyor, QueueInfo
 
 router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
-QueueName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
-def _queue_out(app: Conveyor, name: str) -> QueueOut:
-    info = app.queue_info(name)
+def _out(info: QueueInfo) -> QueueOut:
     return QueueOut(
         name=info.name,
         counts=info.counts,
         oldest_queued_age_seconds=info.oldest_queued_age,
         paused=info.paused,
+        settings=QueueSettingsOut.of(info.settings),
     )
+
+
+def _queue_out(app: Conveyor, name: str) -> QueueOut:
+    return _out(app.queue_info(name))
 
 
 @router.get("", response_model=QueueList, dependencies=[Depends(require("read"))])
 def list_queues(app: App) -> QueueList:
-    return QueueList(
-        queues=[
-            QueueOut(
-                name=q.name,
-                counts=q.counts,
-                oldest_queued_age_seconds=q.oldest_queued_age,
-                paused=q.paused,
-            )
-            for q in app.queues()
-        ]
-    )
+    return QueueList(queues=[_out(q) for q in app.queues()])
 
 
 @router.get("/{name}", response_model=QueueOut, dependencies=[Depends(require("read"))])
 def get_queue(name: QueueName, app: App) -> QueueOut:
+    return _queue_out(app, name)
+
+
+@router.patch("/{name}", response_model=QueueOut, dependencies=[Depends(require("admin"))])
+def update_queue(name: QueueName, body: QueueSettingsIn, app: App) -> QueueOut:
+    """Change the queue's settings: fields given are set (`"rate": "50/s"`,
+    `"age_limit": "2h"`), null clears one back to its default, the rest keep their values."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes:
+        app.queue(name, **changes)
     return _queue_out(app, name)
 
 

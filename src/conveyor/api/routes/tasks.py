@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 
 from conveyor.api.auth import require
-from conveyor.api.deps import App
+from conveyor.api.deps import App, Cursor, TaskId
 from conveyor.api.schemas import (
+    NO_NUL,
     BatchAccepted,
     BatchIn,
     Cancelled,
@@ -45,7 +46,9 @@ def to_new_task(app: Conveyor, body: TaskIn, header_key: str | None = None) -> N
 def submit(
     body: TaskIn,
     app: App,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=255, pattern=NO_NUL)
+    ] = None,
 ) -> TaskAccepted:
     """Enqueue one task. A repeated idempotency key returns the first task."""
     handle = app.submit(to_new_task(app, body, idempotency_key))
@@ -67,11 +70,11 @@ def submit_batch(body: BatchIn, app: App) -> BatchAccepted:
 @router.get("", response_model=TaskPage, dependencies=[Depends(require("read"))])
 def list_tasks(
     app: App,
-    queue: Annotated[str | None, Query(max_length=200)] = None,
+    queue: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     status: StatusName | None = None,
-    type: Annotated[str | None, Query(max_length=200)] = None,
+    type: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]+$")] = None,
+    cursor: Cursor = None,
 ) -> TaskPage:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     page = app.list_tasks(queue=queue, status=status, name=type, limit=limit, cursor=cursor)
@@ -79,12 +82,12 @@ def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskOut, dependencies=[Depends(require("read"))])
-def get_task(task_id: str, app: App) -> TaskOut:
+def get_task(task_id: TaskId, app: App) -> TaskOut:
     return TaskOut.of(app.get(task_id))
 
 
 @router.delete("/{task_id}", response_model=Cancelled, dependencies=[Depends(require("enqueue"))])
-def cancel_task(task_id: str, app: App) -> Cancelled:
+def cancel_task(task_id: TaskId, app: App) -> Cancelled:
     """Cancel a task that has not finished; 409 with its status when it has."""
     task = app.cancel(task_id)
     return Cancelled(task_id=task.id, status=task.status.value)
