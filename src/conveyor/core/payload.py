@@ -36,7 +36,8 @@ def check_arguments(
 
 def check_result(task_name: str, value: JSONValue) -> JSONValue:
     try:
-        return json.loads(dumps(value))
+        # Encoding catches lone surrogates, which no store can keep.
+        return json.loads(dumps(value).encode())
     except (TypeError, ValueError) as exc:
         raise PayloadError(
             f"the result of task {task_name!r} is not JSON-serialisable "
@@ -46,7 +47,7 @@ def check_result(task_name: str, value: JSONValue) -> JSONValue:
 
 def _check(task_name: str, label: str, value: JSONValue) -> None:
     try:
-        dumps(value)
+        dumps(value).encode()
     except (TypeError, ValueError) as exc:
         hint = "; pass an ISO-8601 string" if "datetime" in type(value).__name__ else ""
         raise PayloadError(

@@ -23,9 +23,11 @@ from conveyor.cli.loading import load_app
 from conveyor.cli.options import url_option
 from conveyor.cli.render import console
 from conveyor.errors import ConfigurationError
+from conveyor.scheduler.duties import run_duty
 from conveyor.settings import resolve_url
 from conveyor.worker import signals
-from conveyor.worker.runtime import Worker
+from conveyor.worker.config import WorkerConfig
+from conveyor.worker.runtime import Worker, default_duties, new_worker_id
 
 
 class _Server(uvicorn.Server):
@@ -61,14 +63,17 @@ async def serve(
     body_limit: int = DEFAULT_BODY_LIMIT,
     worker: Worker | None = None,
 ) -> None:
-    """Serve the API (and run `worker` beside it) until SIGTERM/SIGINT."""
+    """Serve the API until SIGTERM/SIGINT, with `worker` beside it, or else with the
+    leader duties (reaper, pruner) of its own: foreign workers' leases must expire too."""
     api = create_api(app, tokens, body_limit)
     config = uvicorn.Config(api, host=host, port=port, log_config=None, access_log=False)
     server = _Server(config)
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
 
     def stop() -> None:
         server.should_exit = True
+        stopping.set()
         if worker is not None:
             worker.stop()
 
@@ -83,6 +88,12 @@ async def serve(
         jobs = [server.serve()]
         if worker is not None:
             jobs.append(worker.run())
+        else:
+            holder = f"server:{new_worker_id()}"
+            jobs += [
+                run_duty(app.astore, duty, holder, stopping)
+                for duty in default_duties(WorkerConfig())
+            ]
         await asyncio.gather(*jobs)
     finally:
         signals.uninstall(loop)

@@ -137,10 +137,15 @@ class SQLiteStore:
         return time.time() if now is None else now
 
     def now(self) -> datetime:
+        """The clock of this host; reading the file's header first proves it is readable."""
+        try:
+            self._conn().execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot read SQLite file {self.path!r}: {exc}") from exc
         return datetime.fromtimestamp(time.time(), tz=UTC)
 
     def _task(self, row: sqlite3.Row) -> Task:
-        return task_from_row(dict(row), self.now())
+        return task_from_row(dict(row), datetime.fromtimestamp(time.time(), tz=UTC))
 
     # -- schema ------------------------------------------------------------------
 
