@@ -25,9 +25,15 @@ class Announcer:
         self._generation = asyncio.Event()
         self._someone_waits = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.closed = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="conveyor-announcer")
+
+    def close(self) -> None:
+        """Answer every waiting lease request now: the server is shutting down."""
+        self.closed = True
+        self._generation.set()
 
     async def stop(self) -> None:
         if self._task is not None:

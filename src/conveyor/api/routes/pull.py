@@ -38,7 +38,7 @@ async def lease(name: QueueName, body: LeaseIn, app: App, wakeups: Wakeups) -> L
             app.lease, name, body.max, body.worker_id, body.lease_seconds
         )
         remaining = deadline - time.monotonic()
-        if claimed or remaining <= 0:
+        if claimed or remaining <= 0 or wakeups.closed:
             return Leased(tasks=[LeasedTask.of(c) for c in claimed])
         await wakeups.wait(name, min(remaining, 1.0))
 

@@ -74,6 +74,8 @@ async def serve(
     def stop() -> None:
         server.should_exit = True
         stopping.set()
+        if hasattr(api.state, "announcer"):
+            api.state.announcer.close()
         if worker is not None:
             worker.stop()
 
