@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from conveyor.store import backend_of
+from conveyor.store import check_url
 
 DEFAULT_URL = "sqlite:///conveyor.db"
 
@@ -13,5 +13,5 @@ DEFAULT_URL = "sqlite:///conveyor.db"
 def resolve_url(url: str | None) -> str:
     """The store URL: the argument, else CONVEYOR_URL, else an embedded SQLite file."""
     chosen = url or os.environ.get("CONVEYOR_URL") or DEFAULT_URL
-    backend_of(chosen)
+    check_url(chosen)
     return chosen

@@ -20,4 +20,9 @@ url_option = click.option(
 
 
 def client(url: str | None) -> Conveyor:
-    return Conveyor(url)
+    """The Conveyor for this command; its store is closed when the command ends."""
+    app = Conveyor(url)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(app.close)
+    return app

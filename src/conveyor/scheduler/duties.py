@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from conveyor.errors import StoreUnavailable
 from conveyor.store.aio import AsyncStore
 from conveyor.store.base import Store
 
@@ -83,6 +84,8 @@ async def run_duty(astore: AsyncStore, duty: Duty, holder: str, stop: asyncio.Ev
                 touched = await astore.run(duty.run_once, store)
                 if touched:
                     log.info("%s touched %d task(s)", duty.name, touched)
+        except StoreUnavailable as exc:
+            log.error("store unavailable for duty %s (%s)", duty.name, exc)
         except Exception:
             log.exception("duty %s failed; retrying in %.1fs", duty.name, duty.interval)
         with contextlib.suppress(TimeoutError):

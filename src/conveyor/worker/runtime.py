@@ -267,11 +267,12 @@ class Worker:
     # -- leases --------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        settings = [await self.astore.run(self.store.get_queue, q) for q in self.queues]
-        spans = [s.lease_seconds for s in settings if s.lease_seconds is not None]
-        shortest = min([self.config.lease_seconds, *spans])
+        shortest: float | None = None
         while True:
-            await asyncio.sleep(min([shortest, *self._lease_spans()]) / 3)
+            if shortest is None:
+                shortest = await self._shortest_queue_lease()
+            span = self.config.lease_seconds if shortest is None else shortest
+            await asyncio.sleep(min([span, *self._lease_spans()]) / 3)
             leases = [e.claimed.lease for e in self._inflight.values()]
             if not leases:
                 continue
@@ -283,6 +284,20 @@ class Worker:
                 log.error("store unavailable while extending leases (%s)", exc)
                 continue
             self._drop_lost([lease for lease in leases if lease.task_id not in held])
+
+    async def _shortest_queue_lease(self) -> float | None:
+        """The shortest lease our queues set, or None while the store cannot say.
+
+        Asked again on the next beat when the store is away: this loop must outlive an
+        outage, or every lease in flight would expire.
+        """
+        try:
+            settings = [await self.astore.run(self.store.get_queue, q) for q in self.queues]
+        except Exception as exc:
+            log.error("store unavailable while reading queue settings (%s)", exc)
+            return None
+        spans = [s.lease_seconds for s in settings if s.lease_seconds is not None]
+        return min([self.config.lease_seconds, *spans])
 
     def _lease_spans(self) -> list[float]:
         """Lease lengths of the attempts in flight; a queue may set a shorter one."""

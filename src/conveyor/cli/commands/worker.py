@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+import time
 
 import click
 
@@ -16,14 +18,30 @@ from conveyor.cli.commands.server import check_exposure, serve
 from conveyor.cli.loading import load_app
 from conveyor.cli.options import url_option
 from conveyor.cli.render import console
+from conveyor.errors import StoreUnavailable
 from conveyor.settings import resolve_url
 from conveyor.worker.config import WorkerConfig
-from conveyor.worker.runtime import Worker
+from conveyor.worker.runtime import Backoff, Worker
+
+log = logging.getLogger("conveyor.worker")
 
 
 def build_worker(app: Conveyor, queues: str | None, config: WorkerConfig) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else []
     return Worker(app.store, app.registry, names or app.registry.queues() or ["default"], config)
+
+
+def _migrate_when_reachable(app: Conveyor) -> None:
+    """A worker may start before its database does: wait for the store, saying why."""
+    backoff = Backoff()
+    while True:
+        try:
+            app.migrate()
+            return
+        except StoreUnavailable as exc:
+            delay = backoff.next()
+            log.error("store unavailable at start (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
 
 
 def _exit_past_stuck_threads() -> None:
@@ -81,7 +99,7 @@ def worker(
     app = load_app(app_spec)
     if url:
         app.url = resolve_url(url)
-    app.migrate()
+    _migrate_when_reachable(app)
     try:
         asyncio.run(build_worker(app, queues, config).run(handle_signals=True))
     finally:

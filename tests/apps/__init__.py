@@ -1,0 +1,1 @@
+"""Small importable apps that worker subprocesses load as `tests.apps.<module>:app`."""
