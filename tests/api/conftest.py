@@ -20,8 +20,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from conveyor import Conveyor
-from conveyor.api.app import DEFAULT_BODY_LIMIT, create_api
+from conveyor.api.app import create_api
 from conveyor.api.auth import Tokens
+from conveyor.api.defaults import DEFAULT_BODY_LIMIT
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0

@@ -9,7 +9,7 @@ import pytest
 
 from conveyor import Conveyor
 from conveyor.api.auth import Tokens
-from conveyor.cli.commands.server import check_exposure
+from conveyor.cli.serving import check_exposure
 from conveyor.core.task import Status
 from conveyor.errors import ConfigurationError
 from tests.api.conftest import (

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conveyor import Conveyor
-from conveyor.api.app import DEFAULT_BODY_LIMIT
+from conveyor.api.defaults import DEFAULT_BODY_LIMIT
 from tests.api.conftest import API, LiveServer, StartServer, error_of, lease, snapshot, submit
 
 # -- malformed and oversized bodies -----------------------------------------------------

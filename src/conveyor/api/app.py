@@ -10,11 +10,10 @@ from fastapi import FastAPI
 from conveyor.api import errors
 from conveyor.api.announcer import Announcer
 from conveyor.api.auth import Tokens
+from conveyor.api.defaults import DEFAULT_BODY_LIMIT
 from conveyor.api.routes import dlq, ops, pull, queues, tasks
 from conveyor.api.schemas import ErrorOut
 from conveyor.app import Conveyor
-
-DEFAULT_BODY_LIMIT = 256 * 1024
 
 
 def create_api(

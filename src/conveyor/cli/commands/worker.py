@@ -10,11 +10,9 @@ import time
 
 import click
 
-from conveyor.api.auth import Tokens
 from conveyor.app import Conveyor
 from conveyor.cli import logs
 from conveyor.cli.commands.options import with_log_options
-from conveyor.cli.commands.server import check_exposure, serve
 from conveyor.cli.loading import load_app
 from conveyor.cli.options import url_option
 from conveyor.cli.render import console
@@ -139,6 +137,9 @@ def dev(
 ) -> None:
     """Everything in one process on an embedded store: API, worker and scheduler."""
     logs.setup(log_level, log_format)
+    from conveyor.api.auth import Tokens
+    from conveyor.cli.serving import check_exposure, serve
+
     parsed = Tokens.parse(tokens)
     check_exposure(host, parsed, allow_unauthenticated=False)
     app = load_app(app_spec)
