@@ -1,8 +1,8 @@
 """The example app that `conveyor dev` runs: a few tasks showing the main features.
 
-    conveyor enqueue add --args '[1, 2]'
-    conveyor enqueue send_welcome --kwargs '{"to": "ada@example.com"}' --priority high
-    conveyor enqueue flaky --args '[0.5]'
+conveyor enqueue add --args '[1, 2]'
+conveyor enqueue send_welcome --kwargs '{"to": "ada@example.com"}' --priority high
+conveyor enqueue flaky --args '[0.5]'
 """
 
 from __future__ import annotations

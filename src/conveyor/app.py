@@ -6,6 +6,7 @@ directly and `a`-prefixed ones run the same call in the store's thread pool.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ from conveyor.core.task import (
     Task,
 )
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
+from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
 from conveyor.settings import resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
@@ -57,6 +59,7 @@ class QueueInfo:
     paused: bool
     counts: dict[str, int]
     oldest_queued_age: float | None
+    settings: QueueSettings
 
     @classmethod
     def of(cls, stats: QueueStats | None, settings: QueueSettings) -> QueueInfo:
@@ -65,6 +68,7 @@ class QueueInfo:
             paused=settings.paused,
             counts={s.value: (stats.counts.get(s.value, 0) if stats else 0) for s in Status},
             oldest_queued_age=stats.oldest_queued_age if stats else None,
+            settings=settings,
         )
 
 
@@ -350,12 +354,30 @@ class Conveyor:
 
         >>> app.queue("emails", rate="50/s", burst=10, max_concurrent=10)  # doctest: +SKIP
         """
+        if "paused" in settings and settings["paused"] is None:
+            settings["paused"] = False  # cleared: back to the default, not paused
         updated = self.store.get_queue(name).updated(**coerce(settings))
         self.store.set_queue(updated)
         return updated
 
     def queue_settings(self, name: str) -> QueueSettings:
         return self.store.get_queue(name)
+
+    def apply_queue_file(self, path: str | os.PathLike[str]) -> list[QueueSettings]:
+        """Apply a queue.yaml file (App Engine's format, plus Conveyor's own keys).
+
+        The whole file is read and checked first, against each queue's stored settings
+        too; a `QueueFileError` lists every problem with its line and nothing is applied.
+        Each queue named gets the settings the file gives; the rest keep their values.
+        """
+        return self.apply_queue_changes(load_queue_file(path))
+
+    def apply_queue_changes(self, changes: Sequence[QueueChange]) -> list[QueueSettings]:
+        """Apply `load_queue_file`'s changes: all are checked before the first is stored."""
+        updated = updated_settings(changes, self.store.get_queue)
+        for settings in updated:
+            self.store.set_queue(settings)
+        return updated
 
     def pause(self, queue: str) -> None:
         """Stop handing out the queue's tasks; attempts already running finish."""

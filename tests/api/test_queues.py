@@ -13,7 +13,7 @@ from conveyor.core.task import Status
 from tests.api.conftest import API, LiveServer, error_of, lease, snapshot, submit
 from tests.waiting import wait_until
 
-QUEUE_FIELDS = {"name", "counts", "oldest_queued_age_seconds", "paused"}
+QUEUE_FIELDS = {"name", "counts", "oldest_queued_age_seconds", "paused", "settings"}
 STATES = {"waiting", "queued", "scheduled", "running", "completed", "failed", "cancelled"}
 
 

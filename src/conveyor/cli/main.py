@@ -6,8 +6,9 @@ import sys
 
 import click
 
+from conveyor.cli.commands.queues import queues
 from conveyor.cli.commands.server import server
-from conveyor.cli.commands.tasks import dlq, enqueue, migrate, queues, tasks
+from conveyor.cli.commands.tasks import dlq, enqueue, migrate, tasks
 from conveyor.cli.commands.worker import dev, worker
 from conveyor.cli.render import errors
 from conveyor.errors import ConveyorError

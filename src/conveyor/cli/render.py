@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from conveyor.core.task import Task
-from conveyor.store.base import QueueStats
+from conveyor.app import QueueInfo
+from conveyor.core.queue import DURATIONS, QueueSettings
+from conveyor.core.task import RetryPolicy, Task
 
 # Piped output is read by scripts and people alike: do not squeeze it to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -100,14 +101,145 @@ def task_detail(task: Task) -> None:
             console.print(entry["traceback"], markup=False, highlight=False)
 
 
-def queues_table(stats: Sequence[QueueStats]) -> None:
-    states = ("queued", "scheduled", "running", "completed", "failed", "cancelled")
+COUNTED = ("queued", "scheduled", "running", "completed", "failed", "cancelled", "waiting")
+"""States counted in `queues list`, in column order (scripts read the first six)."""
+
+_UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+
+
+def rate_text(rate: float) -> str:
+    """`50/s`, `30/m`, `100/h` or `1/d`: the largest unit that shows at least one."""
+    for unit, seconds in (("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if rate * seconds >= 1 - 1e-9:
+            return f"{rate * seconds:.6g}/{unit}"
+    return f"{rate * 86400:.6g}/d"
+
+
+def duration_text(seconds: float) -> str:
+    """`2h`, `90m`, `1.5s`: the largest unit the duration is a whole number of."""
+    for unit, size in _UNITS:
+        count = seconds / size
+        if seconds >= size and abs(count - round(count)) < 1e-9:
+            return f"{round(count)}{unit}"
+    return f"{seconds:.6g}s"
+
+
+def _age(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}s"
+
+
+def _limit_text(value: float | None, text: str = "") -> str:
+    return "-" if value is None else (text or str(value))
+
+
+def _rate_cell(s: QueueSettings) -> str:
+    if s.rate is None:
+        return "-" if s.burst is None else f"burst {s.burst}"
+    return rate_text(s.rate) + ("" if s.burst is None else f", burst {s.burst}")
+
+
+def _retry_cell(s: QueueSettings) -> str:
+    parts = []
+    if s.max_attempts is not None:
+        parts.append(f"{s.max_attempts} attempts")
+    if s.min_backoff is not None or s.max_backoff is not None:
+        low = "" if s.min_backoff is None else duration_text(s.min_backoff)
+        high = "" if s.max_backoff is None else duration_text(s.max_backoff)
+        parts.append(f"backoff {low or '…'}..{high or '…'}")
+    if s.max_doublings is not None:
+        parts.append(f"{s.max_doublings} doublings")
+    return ", ".join(parts) or "-"
+
+
+def queues_table(queues: Sequence[QueueInfo]) -> None:
+    """Every queue: tasks by state, the oldest queued task's age, pause and limits."""
     table = Table(title="queues")
-    table.add_column("queue")
-    for state in states:
+    table.add_column("queue", overflow="fold")
+    for state in COUNTED:
         table.add_column(state, justify="right")
     table.add_column("oldest queued", justify="right")
-    for s in stats:
-        age = "" if s.oldest_queued_age is None else f"{s.oldest_queued_age:.1f}s"
-        table.add_row(s.queue, *(str(s.counts.get(state, 0)) for state in states), age)
+    table.add_column("paused")
+    for column in ("rate", "max concurrent", "max per key", "retry", "age limit"):
+        table.add_column(column)
+    for q in queues:
+        s = q.settings
+        table.add_row(
+            escape(q.name),
+            *(str(q.counts.get(state, 0)) for state in COUNTED),
+            _age(q.oldest_queued_age),
+            "[yellow]yes[/yellow]" if q.paused else "no",
+            _rate_cell(s),
+            _limit_text(s.max_concurrent),
+            _limit_text(s.max_per_key),
+            _retry_cell(s),
+            "-" if s.age_limit is None else duration_text(s.age_limit),
+        )
+    console.print(table)
+
+
+_DEFAULT = RetryPolicy()
+UNSET = {
+    "rate": "no limit",
+    "burst": "1 (default)",
+    "max_concurrent": "no limit",
+    "max_per_key": "no limit",
+    "max_attempts": f"the task's own, else {_DEFAULT.max_attempts}",
+    "min_backoff": f"the task's own, else {duration_text(_DEFAULT.min_backoff)}",
+    "max_backoff": f"the task's own, else {duration_text(_DEFAULT.max_backoff)}",
+    "max_doublings": f"the task's own, else {_DEFAULT.max_doublings}",
+    "age_limit": "no limit",
+    "lease_seconds": "the worker's (30s unless set)",
+    "completed_retention": "the server's (7d unless set)",
+    "failed_retention": "the server's (30d unless set)",
+    "priority": "normal",
+}
+"""What a setting left unset means, as `queues show` says it."""
+
+SETTINGS = ("paused", *UNSET)
+"""Every setting, in the order `queues show` and `queues apply` list them."""
+
+
+def setting_text(name: str, value: object) -> str:
+    """A setting's value as people write it: `50/s`, `2h`, `high`; '' when unset."""
+    if value is None:
+        return ""
+    if name == "paused":
+        return "yes" if value else "no"
+    if name == "rate" and isinstance(value, float | int):
+        return rate_text(float(value))
+    if name in DURATIONS and isinstance(value, float | int):
+        return duration_text(float(value))
+    return str(value)
+
+
+def queue_detail(info: QueueInfo) -> None:
+    """One queue: its counts, then every setting with what an unset one means."""
+    table = Table(show_header=False, title=f"queue {escape(info.name)}")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    counts = ", ".join(f"{state} {info.counts.get(state, 0)}" for state in COUNTED)
+    table.add_row("tasks", counts)
+    table.add_row("oldest queued", _age(info.oldest_queued_age) or "-")
+    for name in SETTINGS:
+        value = getattr(info.settings, name)
+        text = setting_text(name, value)
+        table.add_row(name, escape(text) if text else f"[dim]{escape(UNSET[name])}[/dim]")
+    console.print(table)
+
+
+def settings_changes_table(
+    pairs: Sequence[tuple[QueueSettings, QueueSettings]], title: str = "queue settings"
+) -> None:
+    """What changed per queue, from `before` to `after`; unchanged queues say so."""
+    table = Table(title=title)
+    for column in ("queue", "setting", "before", "after"):
+        table.add_column(column, overflow="fold")
+    for before, after in pairs:
+        changed = [n for n in SETTINGS if getattr(before, n) != getattr(after, n)]
+        if not changed:
+            table.add_row(escape(after.name), "[dim](unchanged)[/dim]", "", "")
+        for name in changed:
+            old = setting_text(name, getattr(before, name)) or "(default)"
+            new = setting_text(name, getattr(after, name)) or "(default)"
+            table.add_row(escape(after.name), name, escape(old), escape(new))
     console.print(table)

@@ -120,7 +120,10 @@ def coerce(changes: dict[str, Any]) -> dict[str, Any]:
         elif key == "rate":
             out[key] = parse_rate(value)
         elif key in DURATIONS:
-            out[key] = parse_duration(value)
+            try:
+                out[key] = parse_duration(value)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{key}: {exc}") from None
         elif key == "priority":
             out[key] = Priority.parse(value)
         elif key == "paused":

@@ -159,17 +159,3 @@ def migrate(url: str | None) -> None:
     """Create or upgrade the store's schema."""
     applied = client(url).migrate()
     console.print(f"applied migrations: {applied}" if applied else "schema is up to date")
-
-
-@click.group()
-def queues() -> None:
-    """Queues and their counts."""
-
-
-@queues.command("list")
-@url_option
-def queues_list(url: str | None) -> None:
-    """Every queue with its tasks by state."""
-    from conveyor.cli.render import queues_table
-
-    queues_table(client(url).stats())
