@@ -437,3 +437,11 @@ def test_the_store_is_untouched_by_reads(client: httpx.Client, app: Conveyor) ->
     client.get(f"{API}/tasks")
     client.get(f"{API}/queues")
     assert snapshot(app) == before
+
+
+def test_group_and_concurrency_key_are_stored(client: httpx.Client, app: Conveyor) -> None:
+    accepted = submit(client, "sync", group="account:7", concurrency_key="tenant:3")
+    task = app.get(accepted["task_id"])
+    assert (task.group, task.concurrency_key) == ("account:7", "tenant:3")
+    shown = client.get(f"{API}/tasks/{accepted['task_id']}").json()
+    assert (shown["group"], shown["concurrency_key"]) == ("account:7", "tenant:3")

@@ -58,6 +58,20 @@ class TaskIn(Strict):
     )
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=86400)
+    group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=NO_NUL,
+        description="Tasks of one group run one at a time, in enqueue order.",
+    )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=NO_NUL,
+        description="Counted against the queue's max_per_key.",
+    )
 
     @field_validator("payload", "args")
     @classmethod
@@ -122,6 +136,8 @@ class TaskOut(BaseModel):
     result: Any
     errors: list[dict[str, Any]]
     idempotency_key: str | None
+    group: str | None = None
+    concurrency_key: str | None = None
     created_at: datetime
     scheduled_at: datetime
     started_at: datetime | None
@@ -142,6 +158,8 @@ class TaskOut(BaseModel):
             result=task.result,
             errors=task.errors,
             idempotency_key=task.idempotency_key,
+            group=task.group,
+            concurrency_key=task.concurrency_key,
             created_at=task.created_at,
             scheduled_at=task.run_at,
             started_at=task.started_at,

@@ -37,6 +37,8 @@ def to_new_task(app: Conveyor, body: TaskIn, header_key: str | None = None) -> N
         idempotency_key=body.idempotency_key or header_key,
         max_attempts=body.max_attempts,
         timeout=body.timeout_seconds,
+        group=body.group,
+        concurrency_key=body.concurrency_key,
     )
 
 
