@@ -294,22 +294,28 @@ RETURNING t.id;
 SELECT *, now() AS db_now FROM conveyor_tasks WHERE id = %(id)s;
 
 -- name: reap_expired
--- Expired leases: back to queued, or failed when no attempt is left; the error history
--- says whose lease expired.
-WITH expired AS MATERIALIZED (
-    SELECT seq FROM conveyor_tasks
-    WHERE status = 'running'
-      AND lease_expires_at < coalesce(to_timestamp(%(now)s::float8), now())
-    ORDER BY lease_expires_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), clock AS (
+-- Expired leases: back to queued, or failed when no attempt is left or the task is older
+-- than its queue's age limit; the error history says whose lease expired.
+WITH clock AS (
     SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+), expired AS MATERIALIZED (
+    SELECT t.seq,
+           t.attempts < t.max_attempts
+           AND (q.age_limit IS NULL
+                OR clock.now - t.created_at < q.age_limit * interval '1 second') AS retry
+    FROM conveyor_tasks t
+    CROSS JOIN clock
+    LEFT JOIN conveyor_queues q ON q.name = t.queue
+    WHERE t.status = 'running'
+      AND t.lease_expires_at < clock.now
+    ORDER BY t.lease_expires_at
+    LIMIT %(limit)s
+    FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE conveyor_tasks t
-SET status = CASE WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
+SET status = CASE WHEN expired.retry THEN 'queued' ELSE 'failed' END,
     run_at = clock.now,
-    finished_at = CASE WHEN t.attempts < t.max_attempts THEN NULL ELSE clock.now END,
+    finished_at = CASE WHEN expired.retry THEN NULL ELSE clock.now END,
     errors = t.errors || jsonb_build_array(jsonb_build_object(
         'attempt', t.attempts,
         'error', 'lease expired: worker ' || coalesce(t.worker_id, '?')
@@ -433,6 +439,10 @@ FROM conveyor_queues WHERE name = ANY(%(queues)s::text[]);
 -- name: now
 -- The database clock.
 SELECT now() AS now;
+
+-- name: clock
+-- The database clock as it reads now, not when the transaction began, in epoch seconds.
+SELECT extract(epoch FROM clock_timestamp())::float8 AS now;
 
 -- name: migration_lock
 -- Serialise schema migrations across processes until the transaction ends.

@@ -41,6 +41,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from conveyor.core import payload
+from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
 from conveyor.errors import ConfigurationError, PayloadError, StoreUnavailable
@@ -190,8 +191,9 @@ class PostgresStore:
         lease_seconds: float,
         now: float | None = None,
     ) -> list[Claimed]:
-        """Claim from unlimited queues in one statement, and from limited ones under
-        their locked settings rows (see claim_limited)."""
+        """Claim from unlimited queues in one statement; when limited queues are asked
+        for too, in one transaction under their locked settings rows (see
+        _claim_limited), so both kinds share one priority order."""
         if limit <= 0 or not queues:
             return []
         self._answer_heard(queues)
@@ -203,11 +205,13 @@ class PostgresStore:
             "lease_seconds": lease_seconds,
             "now": now,
         }
-        claimed = [_claimed(row) for row in self._execute(Q["claim"], params)]
         limited = [q for q in wanted if q in self._limited_queues()]
-        if limited and len(claimed) < limit:
-            more = {**params, "queues": limited, "limit": limit - len(claimed)}
-            claimed += self._run(lambda conn: _claim_limited(conn, more), transaction=True)
+        if limited:
+            claimed = self._run(
+                lambda conn: _claim_limited(conn, params, limited), transaction=True
+            )
+        else:
+            claimed = [_claimed(row) for row in self._execute(Q["claim"], params)]
         return sorted(claimed, key=lambda c: (c.task.priority, c.task.seq))
 
     def _limited_queues(self) -> frozenset[str]:
@@ -331,14 +335,29 @@ class PostgresStore:
         due = {row["queue"]: max(0.0, row["seconds"]) for row in rows}
         if not due:
             return None
-        clock = _seconds_now(now)
-        states = self._run(lambda conn: _states(conn, Q["queue_settings"], list(due), clock))
-        waits = [
-            seconds if seconds > 0 or queue not in states else states[queue].throttled_for()
-            for queue, seconds in due.items()
-            if queue in states or not self._is_paused(queue)
-        ]
+        states = self._run(
+            lambda conn: _states(conn, Q["queue_settings"], list(due), _store_clock(conn, now))
+        )
+        waits = []
+        for queue, seconds in due.items():
+            state = states.get(queue)
+            if state is None and self._is_paused(queue):
+                continue
+            wait = seconds if seconds > 0 or state is None else state.throttled_for()
+            if wait == 0 and not self._claimable(queue, state, now):
+                # Due tasks that wait on their group or key: look again soon, not at once.
+                wait = THROTTLE_POLL_SECONDS
+            waits.append(wait)
         return min(waits) if waits else None
+
+    def _claimable(self, queue: str, state: QueueState | None, now: float | None) -> bool:
+        """Whether a due task of `queue` may be claimed, or all wait on their group or key."""
+        params: dict[str, Any] = {"queue": queue, "now": now, "limit": 1}
+        query = Q["claim_candidates"]
+        if state is not None and state.settings.max_per_key is not None:
+            query = Q["claim_candidates_per_key"]
+            params["max_per_key"] = state.settings.max_per_key
+        return bool(self._execute(query, params))
 
     def _is_paused(self, queue: str) -> bool:
         return self.get_queue(queue).paused
@@ -578,14 +597,22 @@ def _claimed(row: Row) -> Claimed:
     return Claimed(_task(row), Lease(str(row["id"]), row["lease_token"]))
 
 
-def _seconds_now(now: float | None) -> float:
-    return time.time() if now is None else now
+def _store_clock(conn: Conn, now: float | None) -> float:
+    """`now` when a test gives one, else the database's clock as it reads at this moment."""
+    if now is not None:
+        return now
+    value: float = conn.execute(Q["clock"], {}).fetchone()["now"]  # type: ignore[index]
+    return value
 
 
 def _states(conn: Conn, query: str, queues: Sequence[str], clock: float) -> dict[str, QueueState]:
     """The unpaused queues among `queues`, with what their limits allow now."""
+    return _states_of(conn, conn.execute(query, {"queues": list(queues)}).fetchall(), clock)
+
+
+def _states_of(conn: Conn, rows: list[Row], clock: float) -> dict[str, QueueState]:
     states: dict[str, QueueState] = {}
-    for row in conn.execute(query, {"queues": list(queues)}).fetchall():
+    for row in rows:
         row["tokens_at"] = row.pop("tokens_at_seconds")
         settings = queue_from_row(row)
         if settings.paused:
@@ -597,29 +624,53 @@ def _states(conn: Conn, query: str, queues: Sequence[str], clock: float) -> dict
     return states
 
 
-def _claim_limited(conn: Conn, params: dict[str, Any]) -> list[Claimed]:
-    """Claim from limited queues with their settings rows locked: concurrent claims of one
-    queue take turns, so its running count and token bucket cannot change under us."""
-    clock = _seconds_now(params["now"])
-    states = _states(conn, Q["lock_queues"], params["queues"], clock)
+def _claim_limited(conn: Conn, params: dict[str, Any], limited: list[str]) -> list[Claimed]:
+    """Claim from `limited` queues with their settings rows locked: concurrent claims of
+    one queue take turns, so its running count and token bucket cannot change under us.
+
+    The other queues asked for are claimed in the same transaction, as many of their
+    tasks as rank among the best `limit` of both kinds: claiming them first would starve
+    a limited queue behind a busy plain one, whatever its tasks' priority.
+    """
+    locked = conn.execute(Q["lock_queues"], {"queues": limited}).fetchall()
+    # The store's clock, read once the rows are ours: claims of a queue take turns, so
+    # its bucket's clock only moves forward, and a worker host's clock plays no part.
+    clock = _store_clock(conn, params["now"])
+    states = _states_of(conn, locked, clock)
     heads: list[tuple[int, int, str]] = []
     for queue, state in states.items():
         allowed = state.allowance(params["limit"])
         if allowed <= 0:
             continue
         query = Q["claim_candidates"]
-        wanted = {"queue": queue, "now": params["now"], "limit": allowed}
+        wanted = {"queue": queue, "now": clock, "limit": allowed}
         if state.settings.max_per_key is not None:
             query = Q["claim_candidates_per_key"]
             wanted["max_per_key"] = state.settings.max_per_key
         heads.extend(
             (r["priority"], r["seq"], queue) for r in conn.execute(query, wanted).fetchall()
         )
-    chosen = sorted(heads)[: params["limit"]]
+    claimed: list[Claimed] = []
+    plain = [q for q in params["queues"] if q not in limited]
+    if plain:
+        peeked = {
+            row["seq"]: (row["priority"], row["seq"], queue)
+            for queue in plain
+            for row in conn.execute(
+                Q["claim_candidates"], {"queue": queue, "now": clock, "limit": params["limit"]}
+            ).fetchall()
+        }
+        ranked = sorted([*heads, *peeked.values()])[: params["limit"]]
+        take = sum(1 for _, seq, _ in ranked if seq in peeked)
+        if take:
+            rows = conn.execute(Q["claim"], {**params, "queues": plain, "limit": take})
+            claimed = [_claimed(row) for row in rows.fetchall()]
+    chosen = sorted(heads)[: params["limit"] - len(claimed)]
     if not chosen:
-        return []
-    rows = conn.execute(Q["claim_limited"], {**params, "seqs": [seq for _, seq, _ in chosen]})
-    claimed = [_claimed(row) for row in rows.fetchall()]
+        return claimed
+    seqs = [seq for _, seq, _ in chosen]
+    rows = conn.execute(Q["claim_limited"], {**params, "now": clock, "seqs": seqs})
+    claimed += [_claimed(row) for row in rows.fetchall()]
     for queue, count in Counter(q for _, _, q in chosen).items():
         tokens = states[queue].tokens
         if tokens is not None:

@@ -148,12 +148,18 @@ RETURNING id;
 SELECT * FROM conveyor_tasks WHERE id = :id;
 
 -- name: reap_expired
--- Expired leases: back to queued, or failed when no attempt is left; the error history
--- says whose lease expired.
+-- Expired leases: back to queued, or failed when no attempt is left or the task is older
+-- than its queue's age limit; the error history says whose lease expired.
 UPDATE conveyor_tasks
-SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+SET status = CASE WHEN attempts < max_attempts AND coalesce(:now - created_at < (
+                      SELECT q.age_limit FROM conveyor_queues AS q
+                      WHERE q.name = conveyor_tasks.queue), 1)
+                  THEN 'queued' ELSE 'failed' END,
     run_at = :now,
-    finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END,
+    finished_at = CASE WHEN attempts < max_attempts AND coalesce(:now - created_at < (
+                           SELECT q.age_limit FROM conveyor_queues AS q
+                           WHERE q.name = conveyor_tasks.queue), 1)
+                       THEN NULL ELSE :now END,
     errors = json_insert(errors, '$[#]', json_object(
         'attempt', attempts,
         'error', 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped reporting',

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conveyor.core import payload
+from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import (
     Claimed,
@@ -150,29 +151,22 @@ class SQLiteStore:
     # -- schema ------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
-        conn = self._conn()
         applied: list[int] = []
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS conveyor_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM conveyor_migrations")}
+            for version, script in load_migrations("conveyor.store.sqlite"):
+                if version in done:
+                    continue
+                for statement in _statements(script):
+                    conn.execute(statement)
                 conn.execute(
-                    "CREATE TABLE IF NOT EXISTS conveyor_migrations "
-                    "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+                    "INSERT INTO conveyor_migrations VALUES (?, ?)", (version, time.time())
                 )
-                done = {r[0] for r in conn.execute("SELECT version FROM conveyor_migrations")}
-                for version, script in load_migrations("conveyor.store.sqlite"):
-                    if version in done:
-                        continue
-                    for statement in _statements(script):
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO conveyor_migrations VALUES (?, ?)", (version, time.time())
-                    )
-                    applied.append(version)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                applied.append(version)
         return applied
 
     # -- tasks, write --------------------------------------------------------------
@@ -402,6 +396,13 @@ class SQLiteStore:
             if row is None or row[0] is None:
                 continue
             due = max(0.0, float(row[0]) - clock)
+            if (
+                due == 0
+                and state.throttled_for() == 0
+                and not self._candidates(conn, state, clock, 1)
+            ):
+                # Due tasks that wait on their group or key: look again soon, not at once.
+                due = THROTTLE_POLL_SECONDS
             waits.append(due if due > 0 else state.throttled_for())
         return min(waits) if waits else None
 
