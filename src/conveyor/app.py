@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
 from conveyor.core import payload
 from conveyor.core.queue import QueueSettings, coerce
@@ -36,13 +36,13 @@ from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
 from conveyor.store.base import Page, QueueStats, Store, TaskFilter
 from conveyor.tasks import (
+    EnqueueOptions,
     Registry,
     Signature,
     TaskDefinition,
     TaskFunction,
     TaskHandle,
     TaskOptions,
-    check_delay,
 )
 
 P = ParamSpec("P")
@@ -197,67 +197,26 @@ class Conveyor:
         name: str,
         args: Sequence[JSONValue] = (),
         kwargs: Mapping[str, JSONValue] | None = None,
-        *,
-        queue: str | None = None,
-        priority: str | Priority | None = None,
-        delay: float = 0.0,
-        run_at: datetime | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        group: str | None = None,
-        concurrency_key: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> TaskHandle:
         """Enqueue a task by name, for producers that do not import the task.
 
-        >>> app.enqueue("add", args=[1, 2])  # doctest: +SKIP
+        Options are those of `TaskFunction.options`.
+
+        >>> app.enqueue("add", args=[1, 2], priority="high")  # doctest: +SKIP
         """
-        return self.submit(
-            self.new_task(
-                name,
-                args,
-                kwargs,
-                queue=queue,
-                priority=priority,
-                delay=delay,
-                run_at=run_at,
-                idempotency_key=idempotency_key,
-                max_attempts=max_attempts,
-                timeout=timeout,
-                group=group,
-                concurrency_key=concurrency_key,
-            )
-        )
+        return self.submit(self.new_task(name, args, kwargs, **options))
 
     def new_task(
         self,
         name: str,
         args: Sequence[JSONValue] = (),
         kwargs: Mapping[str, JSONValue] | None = None,
-        *,
-        queue: str | None = None,
-        priority: str | Priority | None = None,
-        delay: float = 0.0,
-        run_at: datetime | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        group: str | None = None,
-        concurrency_key: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> NewTask:
         """The task `enqueue` would store, with the registered task's defaults applied."""
-        options = TaskOptions(
-            queue=queue,
-            priority=None if priority is None else Priority.parse(priority),
-            delay=check_delay(delay),
-            run_at=run_at,
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts,
-            timeout=timeout,
-            group=group,
-            concurrency_key=concurrency_key,
-        )
-        return _checked(self._by_name(name).new_task(list(args), kwargs or {}, options))
+        definition = self._by_name(name)
+        return _checked(definition.new_task(list(args), kwargs or {}, TaskOptions.of(**options)))
 
     def enqueue_many(self, items: Iterable[Enqueueable]) -> list[TaskHandle]:
         """Enqueue many tasks in one transaction: all are stored, or none.
@@ -278,14 +237,8 @@ class Conveyor:
         except KeyError:
             raise ConfigurationError(f"enqueue_many item {item!r} has no 'name'") from None
         args = fields.pop("args", ())
-        kwargs = fields.pop("kwargs", None) or {}
-        if "priority" in fields and fields["priority"] is not None:
-            fields["priority"] = Priority.parse(fields["priority"])
-        try:
-            options = TaskOptions(**fields)
-        except TypeError as exc:
-            raise ConfigurationError(f"enqueue_many item {item!r}: {exc}") from None
-        return self._by_name(name).new_task(list(args), kwargs, options)
+        kwargs = fields.pop("kwargs", None)
+        return self.new_task(name, args, kwargs, **fields)
 
     def _by_name(self, name: str) -> TaskDefinition:
         """The registered definition, or defaults for a task this process does not know."""

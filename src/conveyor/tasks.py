@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
 
 from conveyor.core.task import JSONValue, NewTask, Priority, RetryPolicy, Status, Task
 from conveyor.errors import (
@@ -38,6 +38,20 @@ class Producer(Protocol):
     async def aget(self, task_id: str) -> Task: ...
 
 
+class EnqueueOptions(TypedDict, total=False):
+    """The options of one enqueue, as callers spell them (`priority="high"`)."""
+
+    queue: str | None
+    priority: str | Priority | None
+    delay: float
+    run_at: datetime | None
+    idempotency_key: str | None
+    max_attempts: int | None
+    timeout: float | None
+    group: str | None
+    concurrency_key: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
     """Per-enqueue options; None means the task's default."""
@@ -51,6 +65,26 @@ class TaskOptions:
     timeout: float | None = None
     group: str | None = None
     concurrency_key: str | None = None
+
+    @classmethod
+    def of(cls, **options: Unpack[EnqueueOptions]) -> TaskOptions:
+        """Checked options: the priority parsed, the delay a number of seconds >= 0."""
+        unknown = sorted(set(options) - set(EnqueueOptions.__annotations__))
+        if unknown:
+            known = ", ".join(EnqueueOptions.__annotations__)
+            raise ConfigurationError(f"unknown enqueue option(s) {unknown}; known: {known}")
+        priority = options.get("priority")
+        return cls(
+            queue=options.get("queue"),
+            priority=None if priority is None else Priority.parse(priority),
+            delay=check_delay(options.get("delay", 0.0)),
+            run_at=options.get("run_at"),
+            idempotency_key=options.get("idempotency_key"),
+            max_attempts=options.get("max_attempts"),
+            timeout=options.get("timeout"),
+            group=options.get("group"),
+            concurrency_key=options.get("concurrency_key"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,31 +234,13 @@ class TaskFunction(BoundTask[P, R]):
         result: R = self.definition.fn(*args, **kwargs)
         return result
 
-    def options(
-        self,
-        *,
-        queue: str | None = None,
-        priority: str | Priority | None = None,
-        delay: float = 0.0,
-        run_at: datetime | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        group: str | None = None,
-        concurrency_key: str | None = None,
-    ) -> BoundTask[P, R]:
-        options = TaskOptions(
-            queue=queue,
-            priority=None if priority is None else Priority.parse(priority),
-            delay=check_delay(delay),
-            run_at=run_at,
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts,
-            timeout=timeout,
-            group=group,
-            concurrency_key=concurrency_key,
-        )
-        return BoundTask(self._producer, self.definition, options)
+    def options(self, **options: Unpack[EnqueueOptions]) -> BoundTask[P, R]:
+        """This task with enqueue options: `add.options(delay=30, priority="high")`.
+
+        Options: queue, priority, delay (seconds), run_at (an aware datetime),
+        idempotency_key, max_attempts, timeout, group, concurrency_key.
+        """
+        return BoundTask(self._producer, self.definition, TaskOptions.of(**options))
 
 
 def check_delay(delay: float) -> float:
