@@ -1,0 +1,104 @@
+"""Enqueue: a batch of new tasks in one transaction, and the idempotency keys they hold.
+
+The batch travels as one JSON document per INSERT of `BATCH_ROWS` rows, all chunks in
+one transaction. A task whose (queue, idempotency key) another task already holds is not
+inserted: the holder is returned in its place, marked as not created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from conveyor.core import payload
+from conveyor.core.task import NewTask, Status, Task
+from conveyor.errors import StoreUnavailable
+from conveyor.store.base import Enqueued
+from conveyor.store.postgres.connections import RETRIES, Conn
+from conveyor.store.postgres.listen import notify
+from conveyor.store.postgres.queries import Q, task_of
+from conveyor.store.rows import DEFAULTS
+
+BATCH_ROWS = 5000
+"""Rows per INSERT in a bulk enqueue; all chunks share one transaction."""
+
+
+def enqueue_tasks(conn: Conn, news: Sequence[tuple[str, NewTask]]) -> list[Enqueued]:
+    """Insert, then look up the tasks that already held an idempotency key.
+
+    The lookup runs in a fresh statement snapshot, so it sees a row another transaction
+    committed while our INSERT waited on it. If that row was pruned in between, our key
+    is free again: insert those tasks once more.
+    """
+    created: dict[str, Task] = {}
+    existing: dict[tuple[str, str | None], Task] = {}
+    pending = list(news)
+    for _ in range(RETRIES):
+        created.update(_insert(conn, pending))
+        existing.update(_existing(conn, [n for i, n in pending if i not in created]))
+        pending = [
+            (i, n)
+            for i, n in pending
+            if i not in created and (n.queue, n.idempotency_key) not in existing
+        ]
+        if not pending:
+            break
+    else:
+        raise StoreUnavailable("an idempotency key kept changing hands during enqueue")
+    notify(conn, (t.queue for t in created.values() if t.status is Status.QUEUED))
+    return [
+        Enqueued(created[i], True)
+        if i in created
+        else Enqueued(existing[(n.queue, n.idempotency_key)], False)
+        for i, n in news
+    ]
+
+
+def _insert(conn: Conn, news: Sequence[tuple[str, NewTask]]) -> dict[str, Task]:
+    created: dict[str, Task] = {}
+    for start in range(0, len(news), BATCH_ROWS):
+        rows = conn.execute(Q["enqueue"], _enqueue_params(news[start : start + BATCH_ROWS]))
+        for row in rows.fetchall():
+            task = task_of(row)
+            created[task.id] = task
+    return created
+
+
+def _existing(conn: Conn, news: Sequence[NewTask]) -> dict[tuple[str, str | None], Task]:
+    if not news:
+        return {}
+    params = {
+        "queue": [n.queue for n in news],
+        "idempotency_key": [n.idempotency_key for n in news],
+    }
+    found = {}
+    for row in conn.execute(Q["get_by_idempotency_key"], params).fetchall():
+        task = task_of(row)
+        found[(task.queue, task.idempotency_key)] = task
+    return found
+
+
+def _enqueue_params(news: Sequence[tuple[str, NewTask]]) -> dict[str, Any]:
+    """The batch as one JSON document: `json.dumps` in C beats adapting 14 arrays."""
+    rows = [
+        {
+            "id": task_id,
+            "name": new.name,
+            "queue": new.queue,
+            "priority": None if new.priority is None else int(new.priority),
+            "args": new.args,
+            "kwargs": new.kwargs,
+            "max_attempts": new.retry and new.retry.max_attempts,
+            "min_backoff": new.retry and new.retry.min_backoff,
+            "max_backoff": new.retry and new.retry.max_backoff,
+            "max_doublings": new.retry and new.retry.max_doublings,
+            "timeout": new.timeout,
+            "run_at": None if new.run_at is None else new.run_at.timestamp(),
+            "delay": new.delay,
+            "idempotency_key": new.idempotency_key,
+            "group_key": new.group,
+            "concurrency_key": new.concurrency_key,
+        }
+        for task_id, new in news
+    ]
+    return {"tasks": payload.dumps(rows), **DEFAULTS}
