@@ -27,9 +27,9 @@ from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
-from conveyor.errors import ConfigurationError
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
+from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock
 from conveyor.store.postgres.connections import Conn, Connections
 from conveyor.store.postgres.enqueue import enqueue_tasks
@@ -165,7 +165,7 @@ class PostgresStore:
         return task_of(rows[0]) if rows else None
 
     def list(self, filter: TaskFilter, limit: int = 50, cursor: str | None = None) -> Page:
-        where, params = _list_where(filter, cursor)
+        where, params = list_where(filter, cursor, lambda n: f"%({n})s", "now()")
         sql = (
             f"SELECT *, now() AS db_now FROM conveyor_tasks {where} "
             "ORDER BY seq DESC LIMIT %(limit)s"
@@ -328,34 +328,3 @@ def _leases(leases: Iterable[Lease]) -> dict[str, list[Any]]:
 
 def _id_list(task_ids: Sequence[str] | None) -> list[str] | None:
     return None if task_ids is None else [str(i) for i in task_ids]
-
-
-def _list_where(filter: TaskFilter, cursor: str | None) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.queue is not None:
-        clauses.append("queue = %(queue)s")
-        params["queue"] = filter.queue
-    if filter.name is not None:
-        clauses.append("name = %(name)s")
-        params["name"] = filter.name
-    if filter.status is not None:
-        clauses.append(_STATUS_CLAUSE.get(filter.status, "status = %(status)s"))
-        params["status"] = str(filter.status)
-    if cursor is not None:
-        clauses.append("seq < %(cursor)s")
-        params["cursor"] = _cursor(cursor)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-_STATUS_CLAUSE = {
-    "queued": "status = 'queued' AND run_at <= now()",
-    "scheduled": "status = 'queued' AND run_at > now()",
-}
-
-
-def _cursor(cursor: str) -> int:
-    try:
-        return int(cursor)
-    except ValueError:
-        raise ConfigurationError(f"cursor {cursor!r} is not one this store handed out") from None

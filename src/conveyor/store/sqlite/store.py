@@ -40,6 +40,7 @@ from conveyor.core.task import (
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
+from conveyor.store.listing import list_where
 from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
 from conveyor.store.sqlfile import load_migrations, load_queries
 
@@ -317,7 +318,8 @@ class SQLiteStore:
         return None if row is None else self._task(row)
 
     def list(self, filter: TaskFilter, limit: int = 50, cursor: str | None = None) -> Page:
-        where, params = _list_where(filter, cursor, time.time())
+        where, params = list_where(filter, cursor, lambda n: f":{n}", ":now")
+        params["now"] = time.time()
         sql = f"SELECT * FROM conveyor_tasks {where} ORDER BY seq DESC LIMIT :limit"
         rows = self._conn().execute(sql, {**params, "limit": limit + 1}).fetchall()
         tasks = [self._task(r) for r in rows[:limit]]
@@ -468,34 +470,3 @@ def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
         "concurrency_key": new.concurrency_key,
         **DEFAULTS,
     }
-
-
-def _list_where(filter: TaskFilter, cursor: str | None, now: float) -> tuple[str, dict[str, Any]]:
-    clauses: builtins.list[str] = []
-    params: dict[str, Any] = {"now": now}
-    if filter.queue is not None:
-        clauses.append("queue = :queue")
-        params["queue"] = filter.queue
-    if filter.name is not None:
-        clauses.append("name = :name")
-        params["name"] = filter.name
-    if filter.status is not None:
-        clauses.append(_STATUS_CLAUSE.get(filter.status, "status = :status"))
-        params["status"] = str(filter.status)
-    if cursor is not None:
-        clauses.append("seq < :cursor")
-        params["cursor"] = _cursor(cursor)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-_STATUS_CLAUSE = {
-    "queued": "status = 'queued' AND run_at <= :now",
-    "scheduled": "status = 'queued' AND run_at > :now",
-}
-
-
-def _cursor(cursor: str) -> int:
-    try:
-        return int(cursor)
-    except ValueError:
-        raise ConfigurationError(f"cursor {cursor!r} is not one this store handed out") from None
