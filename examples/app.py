@@ -26,6 +26,13 @@ async def send_welcome(to: str) -> dict[str, str]:
     return {"to": to, "status": "sent"}
 
 
+@app.periodic(every=60)
+@app.task
+def heartbeat() -> str:
+    """Runs once a minute, however many workers and servers run."""
+    return "alive"
+
+
 @app.task(max_attempts=5, min_backoff=0.5)
 def flaky(failure_rate: float = 0.5) -> str:
     if random.random() < failure_rate:

@@ -1,6 +1,7 @@
 """Conveyor: a durable task queue for Python that any language can use over HTTP."""
 
 from conveyor.app import Conveyor
+from conveyor.batches import BatchHandle
 from conveyor.core.task import Priority, RetryPolicy, Status, Task
 from conveyor.errors import (
     ConfigurationError,
@@ -16,6 +17,7 @@ from conveyor.errors import (
 from conveyor.tasks import TaskFunction, TaskHandle
 
 __all__ = [
+    "BatchHandle",
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",

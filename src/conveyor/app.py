@@ -10,10 +10,12 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
+from conveyor.batches import BatchHandle, ProgressCallback, enqueue_batch
 from conveyor.core import payload
+from conveyor.core.cron import Every, FireRule, Misfire, Schedule
 from conveyor.core.queue import QueueSettings, coerce
 from conveyor.core.retry import retry_delay
 from conveyor.core.task import (
@@ -31,6 +33,7 @@ from conveyor.core.task import (
 )
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
+from conveyor.schedules import CronRule
 from conveyor.settings import resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
@@ -177,6 +180,50 @@ class Conveyor:
 
         return register(fn) if fn is not None else register
 
+    def periodic(
+        self,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        timezone: str = "UTC",
+        args: Sequence[JSONValue] = (),
+        kwargs: Mapping[str, JSONValue] | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        misfire: str | Misfire = Misfire.ONCE,
+    ) -> Callable[[TaskFunction[P, R]], TaskFunction[P, R]]:
+        """Enqueue a task on a schedule; stack it above `@app.task`.
+
+        Give `cron` (five fields, read in `timezone`) or `every` (seconds or a timedelta).
+        Each tick is enqueued once, whatever the number of workers and servers. After
+        downtime, `misfire="once"` runs the missed ticks once; `"skip"` drops them.
+
+        >>> @app.periodic(cron="*/5 * * * *", timezone="Europe/Berlin")  # doctest: +SKIP
+        ... @app.task
+        ... def report() -> None: ...
+        """
+        rule = _fire_rule(cron, every, timezone)
+        policy = Misfire(misfire)
+
+        def register(task: TaskFunction[P, R]) -> TaskFunction[P, R]:
+            template = task.definition.new_task(list(args), kwargs or {}, TaskOptions(queue=queue))
+            schedule = Schedule(
+                name=name or task.name,
+                rule=rule,
+                template=_checked(template),
+                misfire=policy,
+                timezone=timezone,
+            )
+            self.registry.add_schedule(schedule)
+            return task
+
+        return register
+
+    def schedules(self, now: datetime | None = None) -> list[ScheduleInfo]:
+        """Each registered schedule with its next run after `now` (the store's clock)."""
+        at = now or self.store.now()
+        return [ScheduleInfo(s, s.next_fire(at)) for s in self.registry.schedules()]
+
     # -- enqueue -----------------------------------------------------------------------
 
     def submit(self, new: NewTask) -> TaskHandle:
@@ -225,6 +272,44 @@ class Conveyor:
         keyword arguments of `enqueue` (`{"name": "add", "args": [1, 2]}`).
         """
         return self._submit_many([self._to_new_task(item) for item in items])
+
+    def map(
+        self,
+        task: TaskFunction[..., Any] | str,
+        iterable: Iterable[Any],
+        chunk_size: int = 1000,
+        *,
+        on_progress: ProgressCallback | None = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> BatchHandle:
+        """Enqueue one task per item of `iterable`, `chunk_size` tasks per transaction.
+
+        Each item is the arguments of one task: a tuple or list the positional
+        arguments, a dict (any mapping) the keyword arguments, anything else the single
+        positional argument (wrap a list argument: `([1, 2],)`). Items are consumed
+        lazily, so a generator of millions runs in constant memory besides the handle's
+        16 bytes per member. If a chunk fails, earlier chunks stay enqueued. Options are
+        those of `enqueue`; `idempotency_key` becomes a prefix, `KEY:INDEX` per item, so
+        mapping the same items with the same key again enqueues nothing twice.
+        `on_progress(count)` is called after each chunk with the members enqueued so far.
+
+        >>> batch = app.map(add, [(1, 2), (3, 4)], chunk_size=500)  # doctest: +SKIP
+        >>> batch.wait(timeout=30)                                   # doctest: +SKIP
+        [3, 7]
+        """
+        definition = self._by_name(task) if isinstance(task, str) else task.definition
+        return enqueue_batch(
+            self,
+            self._enqueue_chunk,
+            definition,
+            iterable,
+            TaskOptions.of(**options),
+            chunk_size,
+            on_progress,
+        )
+
+    def _enqueue_chunk(self, news: Sequence[NewTask]) -> list[str]:
+        return [e.task.id for e in self.store.enqueue([_checked(n) for n in news])]
 
     def _to_new_task(self, item: Enqueueable) -> NewTask:
         if isinstance(item, Signature):
@@ -442,3 +527,26 @@ def _check_timeout(timeout: float | None) -> None:
 
 def _not_here(*args: Any, **kwargs: Any) -> None:
     raise AssertionError("a task enqueued by name runs on a worker that registered it")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A schedule and its next run, for `conveyor schedules list` and the HTTP API."""
+
+    schedule: Schedule
+    next_run: datetime
+
+
+def _fire_rule(cron: str | None, every: float | timedelta | None, timezone: str) -> FireRule:
+    if (cron is None) == (every is None):
+        raise ConfigurationError(
+            "periodic takes exactly one of cron='*/5 * * * *' or every=SECONDS"
+        )
+    if cron is not None:
+        return CronRule(cron, timezone)
+    assert every is not None
+    seconds = every.total_seconds() if isinstance(every, timedelta) else float(every)
+    try:
+        return Every(seconds)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None

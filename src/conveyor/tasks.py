@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
 
+from conveyor.core.cron import Schedule
 from conveyor.core.task import JSONValue, NewTask, Priority, RetryPolicy, Status, Task
 from conveyor.errors import (
     ConfigurationError,
@@ -254,6 +255,19 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskDefinition] = {}
+        self._schedules: dict[str, Schedule] = {}
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        if schedule.name in self._schedules:
+            raise ConfigurationError(
+                f"schedule name {schedule.name!r} is already registered; "
+                "pass name= to tell them apart"
+            )
+        self._schedules[schedule.name] = schedule
+
+    def schedules(self) -> list[Schedule]:
+        """The periodic tasks registered with @app.periodic, by name."""
+        return [self._schedules[name] for name in sorted(self._schedules)]
 
     def add(self, definition: TaskDefinition) -> None:
         existing = self._tasks.get(definition.name)

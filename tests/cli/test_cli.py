@@ -311,3 +311,11 @@ def test_queues_list_shows_each_queue_with_its_counts(run: Run, store: Store) ->
     # columns: queue, queued, scheduled, running, completed, failed, cancelled
     assert rows["emails"][1:7] == ["2", "0", "0", "0", "0", "0"]
     assert rows["reports"][1:7] == ["0", "0", "0", "0", "1", "0"]
+
+
+def test_schedules_list_shows_each_schedule_with_its_next_run(run: Run) -> None:
+    result = run("schedules", "list", "--app", "tests.apps.ticker:app")
+    assert result.exit_code == 0, result.output
+    assert "tick" in result.output
+    assert "every 1s" in result.output
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", result.output)

@@ -246,6 +246,24 @@ class QueueList(BaseModel):
     queues: list[QueueOut]
 
 
+class ScheduleOut(BaseModel):
+    """A periodic task; `when` is "cron '*/5 * * * *' (Europe/Berlin)" or "every 30s"."""
+
+    name: str
+    task: str
+    queue: str
+    cron: str | None
+    every_seconds: float | None
+    timezone: str
+    misfire: Literal["once", "skip"]
+    when: str
+    next_run_at: datetime
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
 class ReplayIn(Strict):
     task_ids: list[Annotated[str, Field(max_length=200, pattern=NO_NUL)]] | None = Field(
         default=None, max_length=1000

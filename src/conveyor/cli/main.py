@@ -7,6 +7,7 @@ import sys
 import click
 
 from conveyor.cli.commands.queues import queues
+from conveyor.cli.commands.schedules import schedules
 from conveyor.cli.commands.server import server
 from conveyor.cli.commands.tasks import dlq, enqueue, migrate, tasks
 from conveyor.cli.commands.worker import dev, worker
@@ -20,7 +21,7 @@ def cli() -> None:
     """Conveyor: a durable task queue on SQLite or PostgreSQL."""
 
 
-for command in (worker, dev, server, enqueue, tasks, dlq, migrate, queues):
+for command in (worker, dev, server, enqueue, tasks, dlq, migrate, queues, schedules):
     cli.add_command(command)
 
 

@@ -9,9 +9,18 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from conveyor.app import QueueInfo
+from conveyor.app import QueueInfo, ScheduleInfo
 from conveyor.core.queue import DURATIONS, QueueSettings
 from conveyor.core.task import RetryPolicy, Task
 
@@ -105,6 +114,20 @@ COUNTED = ("queued", "scheduled", "running", "completed", "failed", "cancelled",
 """States counted in `queues list`, in column order (scripts read the first six)."""
 
 _UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+
+
+def enqueue_progress() -> Progress:
+    """The progress bar of `conveyor enqueue --from-file`, on stderr."""
+    return Progress(
+        TextColumn("enqueuing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    )
 
 
 def rate_text(rate: float) -> str:
@@ -242,4 +265,16 @@ def settings_changes_table(
             old = setting_text(name, getattr(before, name)) or "(default)"
             new = setting_text(name, getattr(after, name)) or "(default)"
             table.add_row(escape(after.name), name, escape(old), escape(new))
+    console.print(table)
+
+
+def schedules_table(schedules: Sequence[ScheduleInfo]) -> None:
+    table = Table(title="schedules")
+    for column in ("name", "task", "queue", "when", "misfire", "next run (UTC)"):
+        table.add_column(column)
+    for info in schedules:
+        s = info.schedule
+        table.add_row(
+            s.name, s.task, s.queue, escape(s.rule.describe()), str(s.misfire), _when(info.next_run)
+        )
     console.print(table)

@@ -89,7 +89,7 @@ async def serve(
             holder = f"server:{new_worker_id()}"
             jobs += [
                 run_duty(app.astore, duty, holder, stopping)
-                for duty in default_duties(WorkerConfig())
+                for duty in default_duties(WorkerConfig(), app.registry.schedules())
             ]
         await asyncio.gather(*jobs)
     finally:

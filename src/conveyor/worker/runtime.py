@@ -28,7 +28,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from conveyor.core.cron import Schedule
 from conveyor.core.task import Claimed, Completion, Failure, Lease
+from conveyor.scheduler.cron import Cron
 from conveyor.scheduler.duties import Duty, Pruner, Reaper, run_duty
 from conveyor.store.aio import AsyncStore
 from conveyor.store.base import Store
@@ -89,7 +91,9 @@ class Worker:
         self._handlers = HandlerExecutor(registry, self.worker_id, self.config.concurrency * 2)
         self.executor: Executor = executor or self._handlers
         self.duties: list[Duty] = (
-            list(duties) if duties is not None else default_duties(self.config)
+            list(duties)
+            if duties is not None
+            else default_duties(self.config, registry.schedules())
         )
         self._inflight: dict[str, InFlight] = {}
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
@@ -348,8 +352,11 @@ class Worker:
             await self._slot_free.wait()
 
 
-def default_duties(config: WorkerConfig) -> list[Duty]:
+def default_duties(config: WorkerConfig, schedules: Sequence[Schedule] = ()) -> list[Duty]:
+    """Reaper and pruner; and the cron duty when the app has schedules."""
+    cron: list[Duty] = [Cron(tuple(schedules))] if schedules else []
     return [
+        *cron,
         Reaper(interval=config.reap_interval),
         Pruner(
             interval=config.prune_interval,

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from conveyor.cli.options import client, url_option
-from conveyor.cli.render import console, dead_letters_table, task_detail, tasks_table
+from conveyor.cli.render import (
+    console,
+    dead_letters_table,
+    enqueue_progress,
+    task_detail,
+    tasks_table,
+)
 from conveyor.core.task import Status
 
 
@@ -22,10 +30,43 @@ def _json_option(value: str, what: str, kind: type) -> Any:
     return parsed
 
 
+def _jsonl_items(path: str) -> Iterator[list[Any] | dict[str, Any]]:
+    """The lines of a JSONL file, one at a time: an array (args) or an object (kwargs)."""
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(
+                    f"{path}, line {number}: not valid JSON: {exc}"
+                ) from None
+            if not isinstance(item, list | dict):
+                raise click.ClickException(
+                    f"{path}, line {number}: must be a JSON array (args) or object (kwargs), "
+                    f"not {type(item).__name__}"
+                )
+            yield item
+
+
 @click.command()
 @click.argument("name")
-@click.option("--args", "args_json", default="[]", help="Positional arguments as a JSON array.")
-@click.option("--kwargs", "kwargs_json", default="{}", help="Keyword arguments as a JSON object.")
+@click.option("--args", "args_json", default=None, help="Positional arguments as a JSON array.")
+@click.option("--kwargs", "kwargs_json", default=None, help="Keyword arguments as a JSON object.")
+@click.option(
+    "--from-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Enqueue a batch: one task per line, a JSON array (args) or object (kwargs).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="With --from-file: tasks per transaction.",
+)
 @click.option("--queue", default=None)
 @click.option("--priority", type=click.Choice(["high", "normal", "low"]), default=None)
 @click.option("--delay", type=float, default=0.0, help="Seconds before the task may run.")
@@ -34,8 +75,10 @@ def _json_option(value: str, what: str, kind: type) -> Any:
 @url_option
 def enqueue(
     name: str,
-    args_json: str,
-    kwargs_json: str,
+    args_json: str | None,
+    kwargs_json: str | None,
+    from_file: str | None,
+    chunk_size: int,
     queue: str | None,
     priority: str | None,
     delay: float,
@@ -43,9 +86,29 @@ def enqueue(
     max_attempts: int | None,
     url: str | None,
 ) -> None:
-    """Enqueue task NAME."""
-    args = _json_option(args_json, "--args", list)
-    kwargs = _json_option(kwargs_json, "--kwargs", dict)
+    """Enqueue task NAME, or one task NAME per line of --from-file.
+
+    A file is read twice, streaming: every line is checked first, so a bad line
+    enqueues nothing; then it is enqueued --chunk-size lines per transaction.
+    With a file, --idempotency-key is a prefix: line N (from 0) gets KEY:N.
+    """
+    if from_file is not None:
+        if args_json is not None or kwargs_json is not None:
+            raise click.UsageError("--from-file cannot be combined with --args or --kwargs")
+        _enqueue_file(
+            name,
+            from_file,
+            chunk_size,
+            url,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+        )
+        return
+    args = _json_option(args_json or "[]", "--args", list)
+    kwargs = _json_option(kwargs_json or "{}", "--kwargs", dict)
     handle = client(url).enqueue(
         name,
         args,
@@ -58,6 +121,27 @@ def enqueue(
     )
     state = "enqueued" if handle.created else "already enqueued (same idempotency key)"
     console.print(f"{state}: [bold]{handle.id}[/bold] ({handle.task.status})")
+
+
+def _enqueue_file(name: str, path: str, chunk_size: int, url: str | None, **options: Any) -> None:
+    total = sum(1 for _ in _jsonl_items(path))  # checks every line before enqueuing any
+    app = client(url)
+    started = time.monotonic()
+    with enqueue_progress() as bar:
+        progress = bar.add_task("enqueue", total=total)
+        batch = app.map(
+            name,
+            _jsonl_items(path),
+            chunk_size,
+            on_progress=lambda count: bar.update(progress, completed=count),
+            **options,
+        )
+    elapsed = time.monotonic() - started
+    rate = len(batch) / elapsed if elapsed > 0 else 0.0
+    console.print(
+        f"enqueued batch [bold]{batch.id}[/bold]: {len(batch)} task(s) "
+        f"in {elapsed:.2f}s ({rate:,.0f} tasks/s)"
+    )
 
 
 @click.group()

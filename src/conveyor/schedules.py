@@ -1,0 +1,63 @@
+"""Cron expressions as a core `FireRule`, parsed by croniter (core stays stdlib only).
+
+Cron fields are read in the schedule's timezone, so "0 3 * * *" in Europe/Berlin fires at
+03:00 Berlin time on both sides of a DST change; fire times are returned in that zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from conveyor.errors import ConfigurationError
+
+__all__ = ["CronRule", "zone"]
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or a ConfigurationError naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"unknown timezone {name!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CronRule:
+    """A five-field cron expression evaluated in `timezone`.
+
+    >>> from datetime import UTC
+    >>> rule = CronRule("*/5 * * * *")
+    >>> rule.next_after(datetime(2026, 1, 1, 12, 3, tzinfo=UTC)).isoformat()
+    '2026-01-01T12:05:00+00:00'
+    """
+
+    expression: str
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        zone(self.timezone)
+        if not croniter.is_valid(self.expression):
+            raise ConfigurationError(
+                f"invalid cron expression {self.expression!r}; "
+                "expected five fields like '*/5 * * * *'"
+            )
+
+    def next_after(self, after: datetime) -> datetime:
+        start = after.astimezone(zone(self.timezone))
+        fire: datetime = croniter(self.expression, start).get_next(datetime)
+        return fire
+
+    def latest_at_or_before(self, at: datetime) -> datetime:
+        # get_prev is strictly before its start; a microsecond later includes `at` itself.
+        start = at.astimezone(zone(self.timezone)) + timedelta(microseconds=1)
+        fire: datetime = croniter(self.expression, start).get_prev(datetime)
+        return fire
+
+    def describe(self) -> str:
+        return f"cron {self.expression!r} ({self.timezone})"
