@@ -17,8 +17,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from conveyor import Conveyor
-from tests.apps.sink import SinkFile, build
+from tests.apps.fixtures import app, sink  # noqa: F401 - fixtures used by this folder
+from tests.apps.sink import SinkFile
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVEYOR = str(Path(sys.executable).with_name("conveyor"))
@@ -90,21 +90,6 @@ def pytest_runtest_makereport(
     for worker in item.stash.get(WORKERS, []):
         state = "running" if worker.alive() else f"exit {worker.process.returncode}"
         report.sections.append((f"worker {worker.pid} log ({state})", worker.log()[-LOG_TAIL:]))
-
-
-@pytest.fixture
-def sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SinkFile]:
-    found = SinkFile(tmp_path)
-    monkeypatch.setenv("CONVEYOR_SINK", str(found.path))
-    yield found
-    found.open_all()
-
-
-@pytest.fixture
-def app(store_url: str) -> Iterator[Conveyor]:
-    built = build(store_url)
-    yield built
-    built.close()
 
 
 @pytest.fixture

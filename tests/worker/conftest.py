@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,8 @@ import pytest
 from conveyor import Conveyor
 from conveyor.worker.config import WorkerConfig
 from conveyor.worker.runtime import Worker
-from tests.apps.sink import SinkFile, build
+from tests.apps.fixtures import app, sink  # noqa: F401 - fixtures used by this folder
+from tests.apps.sink import SinkFile
 
 LOOP_THREAD = "worker-loop"
 STOP_TIMEOUT = 10.0
@@ -72,22 +72,6 @@ class RunningWorker:
 
 
 StartWorker = Callable[..., RunningWorker]
-
-
-@pytest.fixture
-def sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SinkFile]:
-    found = SinkFile(tmp_path)
-    monkeypatch.setenv("CONVEYOR_SINK", str(found.path))
-    yield found
-    found.open_all()
-
-
-@pytest.fixture
-def app(store_url: str) -> Iterator[Conveyor]:
-    """The sink app on this test's store."""
-    built = build(store_url)
-    yield built
-    built.close()
 
 
 @pytest.fixture
