@@ -34,7 +34,7 @@ from conveyor.core.task import (
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
 from conveyor.schedules import CronRule
-from conveyor.settings import resolve_url
+from conveyor.settings import resolve_push_allow, resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
 from conveyor.store.base import Page, QueueStats, Store, TaskFilter
@@ -83,8 +83,12 @@ class Conveyor:
     ... def send(to: str) -> None: ...
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, push_allow: str | Sequence[str] | None = None
+    ) -> None:
         self.url = resolve_url(url)
+        self.push_allow = resolve_push_allow(push_allow)
+        """URL patterns push targets must match (default: CONVEYOR_PUSH_ALLOW)."""
         self.registry = Registry()
         self._store: Store | None = None
         self._astore: AsyncStore | None = None
@@ -391,12 +395,27 @@ class Conveyor:
         and None clears one back to its default.
 
         >>> app.queue("emails", rate="50/s", burst=10, max_concurrent=10)  # doctest: +SKIP
+
+        A `target` (a URL, or a mapping of url/method/headers/deadline) makes it a push
+        queue: the dispatcher POSTs its tasks there, signed with `secret`. The URL must
+        pass the push allow-list.
+
+        >>> app.queue("hooks", target="https://svc.example/{type}", secret="k")  # doctest: +SKIP
         """
         if "paused" in settings and settings["paused"] is None:
             settings["paused"] = False  # cleared: back to the default, not paused
-        updated = self.store.get_queue(name).updated(**coerce(settings))
+        changes = coerce(settings)
+        updated = self.store.get_queue(name).updated(**changes)
+        if changes.get("target") is not None:
+            self.push_allow.check_configured(changes["target"].url)
         self.store.set_queue(updated)
         return updated
+
+    def rotate_secret(self, name: str, secret: str) -> QueueSettings:
+        """Sign with `secret` from now on, and with the current secret too until
+        `previous_secret` is cleared, so receivers can switch at their own pace."""
+        current = self.store.get_queue(name)
+        return self.queue(name, secret=secret, previous_secret=current.secret)
 
     def queue_settings(self, name: str) -> QueueSettings:
         return self.store.get_queue(name)
@@ -413,6 +432,10 @@ class Conveyor:
     def apply_queue_changes(self, changes: Sequence[QueueChange]) -> list[QueueSettings]:
         """Apply `load_queue_file`'s changes: all are checked before the first is stored."""
         updated = updated_settings(changes, self.store.get_queue)
+        for change in changes:
+            target = change.settings.get("target")
+            if target is not None:
+                self.push_allow.check_configured(coerce({"target": target})["target"].url)
         for settings in updated:
             self.store.set_queue(settings)
         return updated

@@ -27,6 +27,9 @@ SETTINGS = {
     "completed_retention",
     "failed_retention",
     "priority",
+    "target",
+    "secret",
+    "previous_secret",
 }
 DEFAULTS: dict[str, Any] = {**dict.fromkeys(SETTINGS), "paused": False}
 
@@ -91,6 +94,9 @@ def test_patch_sets_settings_spelled_as_people_write_them(
         "completed_retention": 7 * 86400.0,
         "failed_retention": 30 * 86400.0,
         "priority": "high",
+        "target": None,
+        "secret": None,
+        "previous_secret": None,
     }
     assert app.queue_settings("emails") == QueueSettings(
         "emails",

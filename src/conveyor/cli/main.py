@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from conveyor.cli.commands.dispatcher import dispatcher
 from conveyor.cli.commands.queues import queues
 from conveyor.cli.commands.schedules import schedules
 from conveyor.cli.commands.server import server
@@ -21,7 +22,7 @@ def cli() -> None:
     """Conveyor: a durable task queue on SQLite or PostgreSQL."""
 
 
-for command in (worker, dev, server, enqueue, tasks, dlq, migrate, queues, schedules):
+for command in (worker, dev, server, dispatcher, enqueue, tasks, dlq, migrate, queues, schedules):
     cli.add_command(command)
 
 

@@ -8,10 +8,11 @@ worker process and host together. `None` means "no limit" (or, for the retry pol
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from conveyor.core.limits import parse_duration, parse_rate
+from conveyor.core.target import Target
 from conveyor.core.task import Priority
 from conveyor.errors import ConfigurationError
 
@@ -40,6 +41,17 @@ class QueueSettings:
     failed_retention: float | None = None
     priority: Priority | None = None
     """Priority of tasks enqueued without one."""
+    target: Target | None = None
+    """Push delivery: the dispatcher POSTs this queue's tasks to the target."""
+    secret: str | None = field(default=None, repr=False)
+    """Signs push requests. Never shown: see `redacted`."""
+    previous_secret: str | None = field(default=None, repr=False)
+    """Still signed with during a rotation, so receivers holding either secret verify."""
+
+    @property
+    def secrets(self) -> list[str]:
+        """Signing secrets, the current one first."""
+        return [s for s in (self.secret, self.previous_secret) if s]
 
     @property
     def limited(self) -> bool:
@@ -82,6 +94,14 @@ def check(s: QueueSettings) -> QueueSettings:
         _positive(s, name, getattr(s, name), allow_zero=name == "min_backoff")
     if s.max_doublings is not None and s.max_doublings < 0:
         raise ConfigurationError(f"queue {s.name!r}: max_doublings must not be negative")
+    for name in ("secret", "previous_secret"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigurationError(f"queue {s.name!r}: {name} must be a non-empty string")
+    if s.previous_secret is not None and s.secret is None:
+        raise ConfigurationError(
+            f"queue {s.name!r}: previous_secret is set without a secret to sign with"
+        )
     if None not in (s.min_backoff, s.max_backoff) and s.max_backoff < s.min_backoff:  # type: ignore[operator]
         raise ConfigurationError(f"queue {s.name!r}: max_backoff is below min_backoff")
     return s
@@ -126,6 +146,8 @@ def coerce(changes: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigurationError(f"{key}: {exc}") from None
         elif key == "priority":
             out[key] = Priority.parse(value)
+        elif key == "target":
+            out[key] = Target.parse(value)
         elif key == "paused":
             if not isinstance(value, bool):
                 raise ConfigurationError(f"paused must be true or false, not {value!r}")

@@ -229,11 +229,14 @@ SELECT min(run_at) FROM conveyor_tasks WHERE status = 'queued' AND queue = :queu
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, updated_at
+    failed_retention, priority, target_url, target_method, target_headers, target_deadline,
+    secret, previous_secret, updated_at
 ) VALUES (
     :name, :paused, :rate, :burst, :max_concurrent, :max_per_key, :max_attempts, :min_backoff,
     :max_backoff, :max_doublings, :age_limit, :lease_seconds, :completed_retention,
-    :failed_retention, :priority, :now
+    :failed_retention, :priority,
+    :target_url, :target_method, :target_headers, :target_deadline, :secret, :previous_secret,
+    :now
 )
 ON CONFLICT (name) DO UPDATE SET
     paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
@@ -243,6 +246,9 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    target_url = excluded.target_url, target_method = excluded.target_method,
+    target_headers = excluded.target_headers, target_deadline = excluded.target_deadline,
+    secret = excluded.secret, previous_secret = excluded.previous_secret,
     updated_at = excluded.updated_at,
     tokens = CASE WHEN conveyor_queues.rate IS excluded.rate
                    AND conveyor_queues.burst IS excluded.burst
