@@ -14,6 +14,7 @@ from conveyor.errors import (
     TaskNotFound,
     UnknownTaskError,
 )
+from conveyor.push.signing import verify_signature
 from conveyor.tasks import TaskFunction, TaskHandle
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "TaskHandle",
     "TaskNotFound",
     "UnknownTaskError",
+    "verify_signature",
 ]
