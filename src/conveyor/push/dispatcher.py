@@ -30,7 +30,10 @@ from conveyor.worker.runtime import Worker, new_worker_id
 
 log = logging.getLogger("conveyor.push")
 
-DEFAULT_CONCURRENCY = 100
+DEFAULT_CONCURRENCY = 32
+"""Requests in flight per dispatcher. httpcore's pool scans every waiting request for
+each free connection, so far more than this costs more CPU than it gains on fast
+handlers (bench/push.py: about 300/s at 10-30, 120/s at 100); raise it for slow ones."""
 REFRESH_SECONDS = 5.0
 
 

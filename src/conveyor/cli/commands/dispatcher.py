@@ -18,9 +18,9 @@ from conveyor.worker.config import WorkerConfig
 @push_allow_option
 @click.option(
     "--concurrency",
-    default=100,
+    default=32,
     show_default=True,
-    help="Requests in flight at once (queue limits still apply).",
+    help="Requests in flight at once; raise it for slow handlers (queue limits still apply).",
 )
 @click.option(
     "--lease",
