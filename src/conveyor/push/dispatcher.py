@@ -16,10 +16,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import httpx
-
 from conveyor.core.queue import QueueSettings
-from conveyor.push.executor import PushExecutor
+from conveyor.push.executor import Clients, PushExecutor
 from conveyor.push.guard import AllowList
 from conveyor.scheduler.duties import Duty
 from conveyor.store.aio import AsyncStore
@@ -54,16 +52,8 @@ class Dispatcher:
         self.refresh_seconds = refresh_seconds
         self.worker_id = worker_id or f"push:{new_worker_id()}"
         self.targets: dict[str, QueueSettings] = {}
-        slots = self.config.concurrency
-        # One pool for every target: keep-alive connections are reused per (host, port).
-        # Redirects are never followed: the target named is the only one allowed.
-        self.client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=None,
-            limits=httpx.Limits(max_connections=slots, max_keepalive_connections=slots),
-            trust_env=False,
-        )
-        self.executor = PushExecutor(self.targets, allow, self.worker_id, self.client)
+        self.clients = Clients(self.config.concurrency)
+        self.executor = PushExecutor(self.targets, allow, self.worker_id, self.clients)
         self.worker = Worker(
             store,
             Registry(),
@@ -110,7 +100,7 @@ class Dispatcher:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-            await self.client.aclose()
+            await self.clients.aclose()
             self._astore.close()
 
     async def _watch(self) -> None:

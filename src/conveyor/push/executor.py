@@ -34,6 +34,42 @@ SNIPPET_LIMIT = 500
 USER_AGENT = "conveyor-push/1"
 
 
+class Clients:
+    """One httpx client (a keep-alive pool) per target origin as written.
+
+    Connections go to a checked IP address, and httpcore pools them by that address; two
+    hostnames behind one address must not share a TLS connection verified for only one
+    of them, so each origin gets a pool of its own.
+    """
+
+    def __init__(self, connections: int) -> None:
+        self.connections = connections
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def for_url(self, url: str) -> httpx.AsyncClient:
+        parsed = httpx.URL(url)
+        origin = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+        client = self._clients.get(origin)
+        if client is None:
+            # Redirects are never followed: the target named is the only one allowed.
+            client = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=None,  # the attempt's deadline covers the whole exchange
+                limits=httpx.Limits(
+                    max_connections=self.connections,
+                    max_keepalive_connections=self.connections,
+                ),
+                trust_env=False,
+            )
+            self._clients[origin] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
 class PushExecutor:
     """Runs attempts of push queues; `targets` maps each queue to its current settings
     and is kept up to date by the dispatcher."""
@@ -43,12 +79,12 @@ class PushExecutor:
         targets: Mapping[str, QueueSettings],
         allow: AllowList,
         worker_id: str,
-        client: httpx.AsyncClient,
+        clients: Clients,
     ) -> None:
         self.targets = targets
         self.allow = allow
         self.worker_id = worker_id
-        self.client = client
+        self.clients = clients
 
     async def execute(self, claimed: Claimed) -> Outcome:
         task = claimed.task
@@ -78,14 +114,15 @@ class PushExecutor:
         url = target.url_for(task.name)
         address = await self.allow.resolve(url)
         body = payload.dumps(task.kwargs).encode()
-        request = self.client.build_request(
+        client = self.clients.for_url(url)
+        request = client.build_request(
             target.method,
             pinned(url, address),
             content=body,
             headers=request_headers(task, target, url, secrets, body),
             extensions=sni(url),
         )
-        response = await self.client.send(request, stream=True)
+        response = await client.send(request, stream=True)
         try:
             content = await _read_at_most(response, RESULT_LIMIT + 1)
         finally:
