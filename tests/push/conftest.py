@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
 from conveyor import Conveyor
 from conveyor.push.dispatcher import Dispatcher
 from conveyor.push.guard import AllowList
+from conveyor.scheduler.duties import Duty
 from conveyor.worker.config import WorkerConfig
 from tests.push.receiver import Receiver, Respond
 
@@ -73,13 +74,24 @@ def dispatch(store_url: str) -> Iterator[Callable[..., RunningDispatcher]]:
     running: list[tuple[RunningDispatcher, Conveyor]] = []
 
     def start(
-        allow: str = LOOPBACK, concurrency: int = 20, refresh_seconds: float = 0.2
+        allow: str = LOOPBACK,
+        concurrency: int = 20,
+        refresh_seconds: float = 0.2,
+        lease_seconds: float = 5.0,
+        duties: Sequence[Duty] = (),
     ) -> RunningDispatcher:
         own = Conveyor(store_url)
-        config = WorkerConfig(concurrency=concurrency, lease_seconds=5.0, grace_seconds=5.0)
-        one = RunningDispatcher(
-            Dispatcher(own.store, AllowList.parse(allow), config, refresh_seconds=refresh_seconds)
+        config = WorkerConfig(
+            concurrency=concurrency, lease_seconds=lease_seconds, grace_seconds=5.0
         )
+        dispatcher = Dispatcher(
+            own.store,
+            AllowList.parse(allow),
+            config,
+            refresh_seconds=refresh_seconds,
+            duties=duties,
+        )
+        one = RunningDispatcher(dispatcher)
         running.append((one, own))
         return one
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from conveyor import Conveyor, Status, verify_signature
 from conveyor.core.task import Task
+from conveyor.scheduler.duties import Reaper
 from tests.push.conftest import RunningDispatcher
 from tests.push.receiver import Arrival, Receiver, Reply
 from tests.waiting import wait_until
@@ -169,3 +170,20 @@ def test_a_target_configured_while_running_is_picked_up(
 
     assert task.status is Status.COMPLETED
     assert len(hook.at("/late")) == 1
+
+
+def test_heartbeats_hold_the_lease_while_a_handler_outlasts_it(
+    app: Conveyor, receiver: StartReceiver, dispatch: StartDispatcher
+) -> None:
+    # The lease (1 s) is far shorter than the handler (2.5 s) and the deadline (10 s):
+    # without heartbeats the reaper would requeue the task and it would arrive twice.
+    hook = receiver(lambda a, n: Reply(204, delay=2.5))
+    app.queue("hooks", target={"url": hook.url + "/long", "deadline": 10})
+    handle = app.enqueue("long", queue="hooks", kwargs={})
+    dispatch(lease_seconds=1.0, duties=[Reaper(interval=0.1)])
+
+    task = wait_until(finished(app, handle.id), timeout=20)
+
+    assert task.status is Status.COMPLETED
+    assert task.attempts == 1
+    assert len(hook.at("/long")) == 1

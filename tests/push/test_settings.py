@@ -142,7 +142,11 @@ def test_the_api_sets_a_target_and_never_returns_the_secret(app: Conveyor) -> No
     try:
         client = server.client()
         body = {
-            "target": {"url": "https://svc.example.com/t/{type}", "deadline": "45s"},
+            "target": {
+                "url": "https://svc.example.com/t/{type}",
+                "deadline": "45s",
+                "headers": {"Authorization": "Bearer t0ken", "X-Team": "ops"},
+            },
             "secret": "s3cret",
             "max_concurrent": 5,
         }
@@ -152,9 +156,10 @@ def test_the_api_sets_a_target_and_never_returns_the_secret(app: Conveyor) -> No
         assert settings["target"] == {
             "url": "https://svc.example.com/t/{type}",
             "method": "POST",
-            "headers": {},
+            "headers": {"Authorization": "(set)", "X-Team": "ops"},
             "deadline": 45.0,
         }
+        assert "t0ken" not in response.text
         assert settings["secret"] == "set"
         assert settings["previous_secret"] is None
         assert "s3cret" not in response.text

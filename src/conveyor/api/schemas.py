@@ -203,7 +203,9 @@ class TargetIn(Strict):
 class TargetOut(BaseModel):
     url: str
     method: str
-    headers: dict[str, str]
+    headers: dict[str, str] = Field(
+        description='Extra headers; values of credential headers (Authorization…) are "(set)".'
+    )
     deadline: float
 
 
@@ -263,7 +265,7 @@ class QueueSettingsOut(BaseModel):
     def of(cls, settings: QueueSettings) -> QueueSettingsOut:
         values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "name"}
         values["priority"] = None if settings.priority is None else str(settings.priority)
-        values["target"] = None if settings.target is None else settings.target.to_json()
+        values["target"] = None if settings.target is None else settings.target.shown()
         values["secret"] = "set" if settings.secret else None
         values["previous_secret"] = "set" if settings.previous_secret else None
         return cls(**values)

@@ -24,6 +24,9 @@ METHODS = ("POST", "PUT", "PATCH")
 RESERVED_HEADERS = ("conveyor-", "content-type", "content-length", "host")
 """Headers the dispatcher sets itself; a target may not override them."""
 
+_SENSITIVE = re.compile(r"authorization|cookie|token|secret|key|password|signature", re.I)
+"""Header names whose values are credentials: shown as set, never in clear."""
+REDACTED = "(set)"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _PLACEHOLDER = "{type}"
 
@@ -83,6 +86,15 @@ class Target:
             "headers": dict(self.headers),
             "deadline": self.deadline,
         }
+
+    def shown(self) -> dict[str, Any]:
+        """`to_json` for people and the API: credential headers' values redacted.
+
+        >>> Target("https://a.example/", headers={"Authorization": "Bearer x"}).shown()["headers"]
+        {'Authorization': '(set)'}
+        """
+        headers = {k: REDACTED if _SENSITIVE.search(k) else v for k, v in self.headers.items()}
+        return {**self.to_json(), "headers": headers}
 
 
 def check_target(t: Target) -> Target:
