@@ -432,13 +432,17 @@ class Conveyor:
     def apply_queue_changes(self, changes: Sequence[QueueChange]) -> list[QueueSettings]:
         """Apply `load_queue_file`'s changes: all are checked before the first is stored."""
         updated = updated_settings(changes, self.store.get_queue)
+        self.check_push_targets(changes)
+        for settings in updated:
+            self.store.set_queue(settings)
+        return updated
+
+    def check_push_targets(self, changes: Sequence[QueueChange]) -> None:
+        """Refuse the changes if a push target they set is outside the allow-list."""
         for change in changes:
             target = change.settings.get("target")
             if target is not None:
                 self.push_allow.check_configured(coerce({"target": target})["target"].url)
-        for settings in updated:
-            self.store.set_queue(settings)
-        return updated
 
     def pause(self, queue: str) -> None:
         """Stop handing out the queue's tasks; attempts already running finish."""

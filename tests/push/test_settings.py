@@ -59,6 +59,9 @@ def test_the_richer_form_sets_method_headers_and_deadline(app: Conveyor) -> None
     [
         ("ftp://svc.example.com/", "scheme must be http or https"),
         ("https:///path", "no host"),
+        ("http://[::1/x", "not a valid URL"),
+        ("https://svc.example.com:99999/", "not a valid URL"),
+        ("https://svc example.com/", "spaces and control characters"),
         ("https://u:p@svc.example.com/", "credentials in the URL"),
         ("https://{type}.example.com/", "may only appear in the path"),
         ("https://svc.example.com/{name}", "the only placeholder is '{type}'"),

@@ -122,7 +122,13 @@ def check_target(t: Target) -> Target:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError as exc:
+        raise ConfigurationError(f"target {url!r} is not a valid URL: {exc}") from None
+    if any(ord(c) < 33 or c == "\x7f" for c in url):
+        raise ConfigurationError(f"target {url!r}: spaces and control characters must be encoded")
     if parts.scheme not in ("http", "https"):
         raise ConfigurationError(f"target {url!r}: the scheme must be http or https")
     if not parts.hostname:
@@ -134,10 +140,6 @@ def _check_url(url: str) -> None:
         )
     if parts.fragment:
         raise ConfigurationError(f"target {url!r}: a URL fragment is never sent; remove it")
-    try:
-        parts.port  # noqa: B018  (raises on a port out of range)
-    except ValueError:
-        raise ConfigurationError(f"target {url!r}: the port is not a number 0-65535") from None
     if any(c in part for part in (parts.netloc, parts.query) for c in "{}"):
         raise ConfigurationError(f"target {url!r}: '{{type}}' may only appear in the path")
     stripped = parts.path.replace(_PLACEHOLDER, "")

@@ -167,11 +167,15 @@ def _internal_message(url: str, host: str, pattern: Pattern) -> str:
 
 
 def _parts(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise TargetRefused(f"target {url!r} is refused: not an http(s) URL with a host")
-    return scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[scheme], parts.path
+    refused = TargetRefused(f"target {url!r} is refused: not an http(s) URL with a host")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise refused from None
+    if parts.scheme not in DEFAULT_PORTS or not host:
+        raise refused
+    return parts.scheme, host.lower(), port or DEFAULT_PORTS[parts.scheme], parts.path
 
 
 def _split_port(authority: str) -> tuple[str, str | None]:

@@ -192,11 +192,11 @@ def queues_apply(file: str, dry_run: bool, url: str | None, push_allow: str | No
     try:
         changes = load_queue_file(file)
         before = [app.queue_settings(change.name) for change in changes]
-        after = (
-            updated_settings(changes, app.queue_settings)
-            if dry_run
-            else app.apply_queue_changes(changes)
-        )
+        if dry_run:
+            after = updated_settings(changes, app.queue_settings)
+            app.check_push_targets(changes)
+        else:
+            after = app.apply_queue_changes(changes)
     except QueueFileError as exc:
         for problem in exc.problems:
             errors.print(str(problem), markup=False, highlight=False, soft_wrap=True)
