@@ -212,3 +212,12 @@ def test_the_cli_sets_a_target_shows_it_and_redacts_the_secret(
     )
     assert refused.exit_code != 0
     assert "169.254.169.254" in refused.output and "refused" in refused.output
+
+
+def test_workers_leave_push_queues_to_the_dispatcher(app: Conveyor) -> None:
+    from conveyor.cli.commands.worker import build_worker
+    from conveyor.worker.config import WorkerConfig
+
+    app.queue("hooks", target="https://svc.example.com/")
+    worker = build_worker(app, "default,hooks", WorkerConfig())
+    assert worker.queues == ["default"]

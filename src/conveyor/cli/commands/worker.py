@@ -26,7 +26,12 @@ log = logging.getLogger("conveyor.worker")
 
 def build_worker(app: Conveyor, queues: str | None, config: WorkerConfig) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else []
-    return Worker(app.store, app.registry, names or app.registry.queues() or ["default"], config)
+    chosen = names or app.registry.queues() or ["default"]
+    # A push queue's tasks belong to the dispatcher: a worker would fail them as unknown.
+    pushed = {q.name for q in app.store.list_queues() if q.target is not None}
+    for name in sorted(pushed & set(chosen)):
+        log.warning("queue %s has a push target: left to the dispatcher, not this worker", name)
+    return Worker(app.store, app.registry, [q for q in chosen if q not in pushed], config)
 
 
 def _migrate_when_reachable(app: Conveyor) -> None:
