@@ -145,7 +145,7 @@ def table(results: Sequence[Result]) -> Table:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=5_000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Sequence
 
 from conveyor.core.queue import QueueSettings
-from conveyor.push.executor import Clients, PushExecutor
+from conveyor.push.clients import Clients
+from conveyor.push.executor import PushExecutor
 from conveyor.push.guard import AllowList
 from conveyor.scheduler.duties import Duty
 from conveyor.store.aio import AsyncStore
@@ -28,10 +29,8 @@ from conveyor.worker.runtime import Worker, new_worker_id
 
 log = logging.getLogger("conveyor.push")
 
-DEFAULT_CONCURRENCY = 32
-"""Requests in flight per dispatcher. httpcore's pool scans every waiting request for
-each free connection, so far more than this costs more CPU than it gains on fast
-handlers (bench/push.py: about 300/s at 10-30, 120/s at 100); raise it for slow ones."""
+DEFAULT_CONCURRENCY = 100
+"""Requests in flight per dispatcher; queue limits still apply on top."""
 REFRESH_SECONDS = 5.0
 
 

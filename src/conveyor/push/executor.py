@@ -24,6 +24,7 @@ from conveyor.core.retry import retry_delay
 from conveyor.core.target import Target
 from conveyor.core.task import AttemptError, Claimed, Completion, Failure, JSONValue, Task
 from conveyor.push import signing
+from conveyor.push.clients import Clients
 from conveyor.push.guard import AllowList, IPAddress, TargetRefused
 from conveyor.worker.executor import Outcome
 
@@ -32,42 +33,6 @@ RESULT_LIMIT = 64 * 1024
 SNIPPET_LIMIT = 500
 """Characters of a failed response's body kept in the error history."""
 USER_AGENT = "conveyor-push/1"
-
-
-class Clients:
-    """One httpx client (a keep-alive pool) per target origin as written.
-
-    Connections go to a checked IP address, and httpcore pools them by that address; two
-    hostnames behind one address must not share a TLS connection verified for only one
-    of them, so each origin gets a pool of its own.
-    """
-
-    def __init__(self, connections: int) -> None:
-        self.connections = connections
-        self._clients: dict[str, httpx.AsyncClient] = {}
-
-    def for_url(self, url: str) -> httpx.AsyncClient:
-        parsed = httpx.URL(url)
-        origin = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
-        client = self._clients.get(origin)
-        if client is None:
-            # Redirects are never followed: the target named is the only one allowed.
-            client = httpx.AsyncClient(
-                follow_redirects=False,
-                timeout=None,  # the attempt's deadline covers the whole exchange
-                limits=httpx.Limits(
-                    max_connections=self.connections,
-                    max_keepalive_connections=self.connections,
-                ),
-                trust_env=False,
-            )
-            self._clients[origin] = client
-        return client
-
-    async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
 
 
 class PushExecutor:
@@ -114,19 +79,19 @@ class PushExecutor:
         url = target.url_for(task.name)
         address = await self.allow.resolve(url)
         body = payload.dumps(task.kwargs).encode()
-        client = self.clients.for_url(url)
-        request = client.build_request(
-            target.method,
-            pinned(url, address),
-            content=body,
-            headers=request_headers(task, target, url, secrets, body),
-            extensions=sni(url),
-        )
-        response = await client.send(request, stream=True)
-        try:
-            content = await _read_at_most(response, RESULT_LIMIT + 1)
-        finally:
-            await response.aclose()
+        async with self.clients.client_for(url) as client:
+            request = client.build_request(
+                target.method,
+                pinned(url, address),
+                content=body,
+                headers=request_headers(task, target, url, secrets, body),
+                extensions=sni(url),
+            )
+            response = await client.send(request, stream=True)
+            try:
+                content = await _read_at_most(response, RESULT_LIMIT + 1)
+            finally:
+                await response.aclose()
         return self._classify(claimed, response, content)
 
     def _classify(self, claimed: Claimed, response: httpx.Response, content: bytes) -> Outcome:

@@ -18,7 +18,7 @@ from conveyor.worker.config import WorkerConfig
 @push_allow_option
 @click.option(
     "--concurrency",
-    default=32,
+    default=100,
     show_default=True,
     help="Requests in flight at once; raise it for slow handlers (queue limits still apply).",
 )
