@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -73,6 +74,8 @@ class PushExecutor:
             return self._failure(claimed, str(exc))
         except (httpx.HTTPError, OSError) as exc:
             return self._failure(claimed, f"connection error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the boundary: a surprise fails the attempt, not the loop
+            return self._failure(claimed, f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
 
     async def _deliver(self, claimed: Claimed, target: Target, secrets: list[str]) -> Outcome:
         task = claimed.task
@@ -109,12 +112,18 @@ class PushExecutor:
         return self._failure(claimed, message, at_least=wait)
 
     def _failure(
-        self, claimed: Claimed, message: str, retry: bool = True, at_least: float | None = None
+        self,
+        claimed: Claimed,
+        message: str,
+        retry: bool = True,
+        at_least: float | None = None,
+        tb: str = "",
     ) -> Failure:
         task = claimed.task
         error = AttemptError(
             attempt=task.attempts,
             error=message,
+            traceback=tb,
             at=datetime.now(UTC).isoformat(),
             worker_id=self.worker_id,
         )
