@@ -198,7 +198,9 @@ def test_the_cli_sets_a_target_shows_it_and_redacts_the_secret(
     )
     assert settings.secret == "s3cret"
 
-    rotated = runner.invoke(cli, ["queues", "set", "hooks", *common, "--rotate-secret", "n3w"])
+    rotated = runner.invoke(
+        cli, ["queues", "set", "hooks", *common, "--rotate-secret", "-"], input="n3w\n"
+    )
     assert rotated.exit_code == 0, rotated.output
     assert app.queue_settings("hooks").secrets == ["n3w", "s3cret"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,17 @@ def _parsed(parse: Callable[[str], float]) -> Callable[..., float | None]:
     return callback
 
 
+def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`-` reads the secret from stdin, keeping it out of shell history and `ps`."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise click.BadParameter("stdin gave an empty secret", ctx, param)
+    return line
+
+
+SECRET = _secret
 RATE = _parsed(parse_rate)
 DURATION = _parsed(parse_duration)
 COUNT = click.IntRange(1, LARGEST_WHOLE)
@@ -91,11 +103,16 @@ def queues_show(name: str, url: str | None) -> None:
     help="Extra header on every push request (repeatable).",
 )
 @click.option("--deadline", callback=DURATION, help="Push handler's time to answer: 30s, 10m.")
-@click.option("--secret", help="Signs push requests (Conveyor-Signature); never shown.")
-@click.option("--previous-secret", help="Also signs, during a rotation.")
+@click.option(
+    "--secret",
+    callback=SECRET,
+    help="Signs push requests (Conveyor-Signature); never shown. '-' reads it from stdin.",
+)
+@click.option("--previous-secret", callback=SECRET, help="Also signs, during a rotation.")
 @click.option(
     "--rotate-secret",
     metavar="NEW",
+    callback=SECRET,
     help="Sign with NEW, and with the current secret too until --clear previous_secret.",
 )
 @click.option(
