@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
@@ -48,6 +48,19 @@ class QueueStats:
     """Seconds since the oldest claimable task became due; None when nothing waits."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkflowView:
+    """The members of one workflow, in enqueue order, and the edges between them."""
+
+    id: str
+    tasks: list[Task]
+    edges: list[tuple[str, str]]
+    """(parent id, child id), children in enqueue order, parents in the child's order."""
+
+    def parents(self, task_id: str) -> list[str]:
+        return [parent for parent, child in self.edges if child == task_id]
+
+
 class Store(Protocol):
     """What every backend provides. See `tests/store/` for the contract."""
 
@@ -59,8 +72,14 @@ class Store(Protocol):
 
     def now(self) -> datetime: ...
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
-        """Store all tasks atomically, in order; dedup on (queue, idempotency_key)."""
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
+        """Store all tasks atomically, in order; dedup on (queue, idempotency_key).
+
+        Tasks with `parents` wait for those earlier tasks of the batch (a workflow).
+        With `connection` (the caller's own sqlite3 or psycopg connection, on the same
+        database) the tasks are written in the caller's open transaction: they exist
+        only if it commits.
+        """
         ...
 
     def claim(
@@ -103,6 +122,14 @@ class Store(Protocol):
         ...
 
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]: ...
+
+    def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's members and edges; None when no member is stored."""
+        ...
+
+    def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
+        """A workflow's members by shown state (scheduled split out of queued)."""
+        ...
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
         """Expired leases go back to queued, or to failed when attempts are used up."""
