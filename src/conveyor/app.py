@@ -31,13 +31,14 @@ from conveyor.core.task import (
     Status,
     Task,
 )
+from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
 from conveyor.schedules import CronRule
 from conveyor.settings import resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
-from conveyor.store.base import Page, QueueStats, Store, TaskFilter, WorkflowView
+from conveyor.store.base import Page, QueueStats, Store, TaskFilter
 from conveyor.tasks import (
     EnqueueOptions,
     Registry,

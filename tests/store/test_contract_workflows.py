@@ -115,9 +115,7 @@ def test_a_retried_parent_does_not_release_its_child(store: Store) -> None:
 
 
 def test_a_member_that_runs_anyway_gets_none_for_a_failed_parent(store: Store) -> None:
-    callback = node(
-        "cb", 0, 1, pass_results=PassResults.ALL, on_parent_failure=ParentFailure.RUN
-    )
+    callback = node("cb", 0, 1, pass_results=PassResults.ALL, on_parent_failure=ParentFailure.RUN)
     ids = [e.task.id for e in store.enqueue([node("ok"), node("bad"), callback])]
     claims = {c.task.name: c for c in store.claim(["wf"], 2, WORKER, LEASE_SECONDS)}
     store.complete([Completion(claims["ok"].lease, "fine")])

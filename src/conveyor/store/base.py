@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
+from conveyor.core.workflow import WorkflowView
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +47,6 @@ class QueueStats:
     counts: dict[str, int] = field(default_factory=dict)
     oldest_queued_age: float | None = None
     """Seconds since the oldest claimable task became due; None when nothing waits."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowView:
-    """The members of one workflow, in enqueue order, and the edges between them."""
-
-    id: str
-    tasks: list[Task]
-    edges: list[tuple[str, str]]
-    """(parent id, child id), children in enqueue order, parents in the child's order."""
-
-    def parents(self, task_id: str) -> list[str]:
-        return [parent for parent, child in self.edges if child == task_id]
 
 
 class Store(Protocol):

@@ -29,9 +29,10 @@ from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
+from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError
 from conveyor.store import workflows
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter, WorkflowView
+from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock

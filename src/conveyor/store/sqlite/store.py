@@ -36,9 +36,10 @@ from conveyor.core.task import (
     NewTask,
     Task,
 )
+from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store import workflows
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter, WorkflowView
+from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
@@ -152,6 +153,10 @@ class SQLiteStore:
     # -- schema ------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
+        if not self._pending_migrations():
+            # Opening a current store takes no write lock, so an app may open its store
+            # while the same file is locked by the app's own transaction.
+            return []
         applied: list[int] = []
         with self._write() as conn:
             conn.execute(
@@ -169,6 +174,13 @@ class SQLiteStore:
                 )
                 applied.append(version)
         return applied
+
+    def _pending_migrations(self) -> bool:
+        try:
+            done = {r[0] for r in self._conn().execute("SELECT version FROM conveyor_migrations")}
+        except sqlite3.OperationalError:
+            return True  # no ledger yet
+        return any(v not in done for v, _ in load_migrations("conveyor.store.sqlite"))
 
     # -- tasks, write --------------------------------------------------------------
 
