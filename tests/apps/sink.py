@@ -124,10 +124,14 @@ def held(value: int, gate: str) -> int:
     return value
 
 
+def noop() -> None:
+    """Does nothing and leaves no trace: load for tests of throughput and retention."""
+
+
 def build(url: str | None = None) -> Conveyor:
     """A fresh app with every test task registered on it."""
     app = Conveyor(url)
-    for plain in (run, arun, block, ablock, nap, add, collect, held):
+    for plain in (run, arun, block, ablock, nap, add, collect, held, noop):
         app.task(plain)
     app.task(max_attempts=3, min_backoff=0.05, max_backoff=0.1)(explode)
     app.task(timeout=0.3, max_attempts=1)(overrun)
