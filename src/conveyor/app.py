@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
 from conveyor.batches import BatchHandle, ProgressCallback, enqueue_batch
 from conveyor.core import payload
-from conveyor.core.cron import Every, FireRule, Misfire, Schedule
+from conveyor.core.cron import Every, FireRule, Misfire, Schedule, ScheduleSpec
 from conveyor.core.queue import QueueSettings, coerce
 from conveyor.core.retry import retry_delay
 from conveyor.core.task import (
@@ -33,8 +33,8 @@ from conveyor.core.task import (
 )
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
-from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
-from conveyor.schedules import CronRule
+from conveyor.queue_yaml import QueueChange, load_queue_document, updated_settings
+from conveyor.schedules import CronRule, schedule_of
 from conveyor.settings import resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
@@ -221,9 +221,54 @@ class Conveyor:
         return register
 
     def schedules(self, now: datetime | None = None) -> list[ScheduleInfo]:
-        """Each registered schedule with its next run after `now` (the store's clock)."""
+        """Each schedule, the app's (from code) and those stored, by name, with its next
+        run after `now` (the store's clock). A stored one named like one in code is
+        shadowed by it, as in the cron duty."""
         at = now or self.store.now()
-        return [ScheduleInfo(s, s.next_fire(at)) for s in self.registry.schedules()]
+        found = {s.name: ScheduleInfo(s, s.next_fire(at)) for s in self.registry.schedules()}
+        for spec in self.store.list_schedules():
+            if spec.name not in found:
+                schedule = schedule_of(spec)
+                found[spec.name] = ScheduleInfo(schedule, schedule.next_fire(at), stored=True)
+        return [found[name] for name in sorted(found)]
+
+    def set_schedule(
+        self,
+        name: str,
+        task: str,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        timezone: str = "UTC",
+        queue: str = "default",
+        args: Sequence[JSONValue] = (),
+        kwargs: Mapping[str, JSONValue] | None = None,
+        misfire: str | Misfire = Misfire.ONCE,
+    ) -> ScheduleInfo:
+        """Store a schedule (replacing one of that name): every node's cron duty fires it,
+        with no code needed, enqueueing `task` by name. For apps without Python on the
+        scheduling side; in Python, `@app.periodic` keeps schedules next to their code."""
+        seconds = every.total_seconds() if isinstance(every, timedelta) else every
+        spec = ScheduleSpec(
+            name=name,
+            task=task,
+            queue=queue,
+            cron=cron,
+            every=None if seconds is None else float(seconds),
+            timezone=timezone,
+            args=list(args),
+            kwargs=dict(kwargs or {}),
+            misfire=_misfire(misfire),
+        )
+        schedule = schedule_of(spec)
+        payload.check_arguments(task, spec.args, spec.kwargs)
+        self.store.set_schedules([spec])
+        return ScheduleInfo(schedule, schedule.next_fire(self.store.now()), stored=True)
+
+    def delete_schedule(self, name: str) -> None:
+        """Remove a stored schedule; `TaskNotFound` when none has that name."""
+        if not self.store.delete_schedules([name]):
+            raise TaskNotFound(f"no stored schedule is named {name!r}")
 
     # -- enqueue -----------------------------------------------------------------------
 
@@ -420,14 +465,21 @@ class Conveyor:
         The whole file is read and checked first, against each queue's stored settings
         too; a `QueueFileError` lists every problem with its line and nothing is applied.
         Each queue named gets the settings the file gives; the rest keep their values.
+        The file's `cron:` schedules are stored too, replacing those of the same names.
         """
-        return self.apply_queue_changes(load_queue_file(path))
+        document = load_queue_document(path)
+        return self.apply_queue_changes(document.queues, document.schedules)
 
-    def apply_queue_changes(self, changes: Sequence[QueueChange]) -> list[QueueSettings]:
-        """Apply `load_queue_file`'s changes: all are checked before the first is stored."""
+    def apply_queue_changes(
+        self, changes: Sequence[QueueChange], schedules: Sequence[ScheduleSpec] = ()
+    ) -> list[QueueSettings]:
+        """Apply a queue file's changes: all are checked before the first is stored; then
+        its schedules (checked when the file was read)."""
         updated = updated_settings(changes, self.store.get_queue)
         for settings in updated:
             self.store.set_queue(settings)
+        if schedules:
+            self.store.set_schedules(schedules)
         return updated
 
     def pause(self, queue: str) -> None:
@@ -548,6 +600,15 @@ class ScheduleInfo:
 
     schedule: Schedule
     next_run: datetime
+    stored: bool = False
+    """True for a schedule kept in the store (queue file, HTTP), False for one in code."""
+
+
+def _misfire(value: str | Misfire) -> Misfire:
+    try:
+        return Misfire(value)
+    except ValueError:
+        raise ConfigurationError(f"misfire {value!r} is not one of 'once', 'skip'") from None
 
 
 def _fire_rule(cron: str | None, every: float | timedelta | None, timezone: str) -> FireRule:

@@ -116,7 +116,7 @@ def test_periodic_refuses_bad_schedules(tmp_path: Path) -> None:
         app.periodic(cron="every minute")(job)
     with pytest.raises(ConfigurationError, match="unknown timezone"):
         app.periodic(cron="* * * * *", timezone="Mars/Olympus")(job)
-    with pytest.raises(ConfigurationError, match="positive"):
+    with pytest.raises(ConfigurationError, match="every must be a number of seconds from 0.1"):
         app.periodic(every=0)(job)
     app.periodic(every=timedelta(seconds=30))(job)
     with pytest.raises(ConfigurationError, match="already registered"):
@@ -206,10 +206,12 @@ def test_two_nodes_racing_store_each_tick_once(app: Conveyor, store_url: str) ->
     assert keys == [tick_key("tick", at(s)) for s in range(98, 110)]
 
 
-def test_workers_and_servers_run_the_cron_duty_only_with_schedules(app: Conveyor) -> None:
+def test_workers_and_servers_always_run_the_cron_duty_for_stored_schedules(
+    app: Conveyor,
+) -> None:
     with_schedules = default_duties(WorkerConfig(), app.registry.schedules())
     assert [d.name for d in with_schedules] == ["cron", "reaper", "pruner"]
-    assert [d.name for d in default_duties(WorkerConfig())] == ["reaper", "pruner"]
+    assert [d.name for d in default_duties(WorkerConfig())] == ["cron", "reaper", "pruner"]
 
 
 def test_schedules_list_their_next_run(app: Conveyor) -> None:

@@ -294,10 +294,33 @@ class ScheduleOut(BaseModel):
     misfire: Literal["once", "skip"]
     when: str
     next_run_at: datetime
+    stored: bool = False
+    """True for a schedule kept in the store (PUT, queue file), False for one in code."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
 
 
 class ScheduleList(BaseModel):
     schedules: list[ScheduleOut]
+
+
+class ScheduleIn(Strict):
+    """A stored schedule: `cron` (five fields, read in `timezone`) or `every_seconds`."""
+
+    task: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    cron: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    every_seconds: float | None = Field(default=None, ge=0.1, le=366 * 86400)
+    timezone: str = Field(default="UTC", max_length=100, pattern=NO_NUL)
+    queue: str = Field(default="default", min_length=1, max_length=200, pattern=NO_NUL)
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    misfire: Literal["once", "skip"] = "once"
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ScheduleIn:
+        if (self.cron is None) == (self.every_seconds is None):
+            raise ValueError("give exactly one of cron and every_seconds")
+        return self
 
 
 class ReplayIn(Strict):

@@ -293,11 +293,17 @@ def settings_changes_table(
 
 def schedules_table(schedules: Sequence[ScheduleInfo]) -> None:
     table = Table(title="schedules")
-    for column in ("name", "task", "queue", "when", "misfire", "next run (UTC)"):
+    for column in ("name", "task", "queue", "when", "misfire", "next run (UTC)", "from"):
         table.add_column(column)
     for info in schedules:
         s = info.schedule
         table.add_row(
-            s.name, s.task, s.queue, escape(s.rule.describe()), str(s.misfire), _when(info.next_run)
+            escape(s.name),
+            escape(s.task),
+            escape(s.queue),
+            escape(s.rule.describe()),
+            str(s.misfire),
+            _when(info.next_run),
+            "store" if info.stored else "code",
         )
     console.print(table)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from conveyor.core.cron import ScheduleSpec
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
 from conveyor.core.workflow import WorkflowView
@@ -168,6 +169,18 @@ class Store(Protocol):
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         """Every queue with stored settings, by name."""
+        ...
+
+    def set_schedules(self, schedules: Sequence[ScheduleSpec]) -> None:
+        """Store schedules in one transaction, replacing those of the same names."""
+        ...
+
+    def delete_schedules(self, names: Sequence[str]) -> builtins.list[str]:
+        """Remove stored schedules; return the names that were there."""
+        ...
+
+    def list_schedules(self) -> builtins.list[ScheduleSpec]:
+        """Every stored schedule, by name."""
         ...
 
     def close(self) -> None: ...

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conveyor.core import payload
+from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Priority, RetryPolicy, Status, Task
 
@@ -78,6 +79,34 @@ def queue_params(settings: QueueSettings) -> dict[str, Any]:
     values = {name: getattr(settings, name) for name in QUEUE_FIELDS}
     values["priority"] = None if settings.priority is None else int(settings.priority)
     return values
+
+
+def schedule_from_row(row: Mapping[str, Any]) -> ScheduleSpec:
+    return ScheduleSpec(
+        name=row["name"],
+        task=row["task"],
+        queue=row["queue"],
+        cron=row["cron"],
+        every=row["every"],
+        timezone=row["timezone"],
+        args=_json(row["args"]),
+        kwargs=_json(row["kwargs"]),
+        misfire=Misfire(row["misfire"]),
+    )
+
+
+def schedule_params(spec: ScheduleSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "task": spec.task,
+        "queue": spec.queue,
+        "cron": spec.cron,
+        "every": spec.every,
+        "timezone": spec.timezone,
+        "args": payload.dumps(spec.args),
+        "kwargs": payload.dumps(spec.kwargs),
+        "misfire": spec.misfire.value,
+    }
 
 
 # What a task gets when neither it nor its queue says otherwise.

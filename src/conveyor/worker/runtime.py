@@ -353,10 +353,9 @@ class Worker:
 
 
 def default_duties(config: WorkerConfig, schedules: Sequence[Schedule] = ()) -> list[Duty]:
-    """Reaper and pruner; and the cron duty when the app has schedules."""
-    cron: list[Duty] = [Cron(tuple(schedules))] if schedules else []
+    """Cron (the app's schedules and those stored), reaper and pruner."""
     return [
-        *cron,
+        Cron(tuple(schedules)),
         Reaper(interval=config.reap_interval),
         Pruner(
             interval=config.prune_interval,

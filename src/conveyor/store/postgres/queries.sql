@@ -609,3 +609,24 @@ SELECT CASE WHEN status = 'queued'
        count(*) AS n
 FROM conveyor_tasks WHERE workflow_id = %(workflow_id)s
 GROUP BY 1;
+
+-- name: set_schedule
+-- Store a schedule, replacing one of the same name.
+INSERT INTO conveyor_schedules (
+    name, task, queue, cron, every, timezone, args, kwargs, misfire
+) VALUES (
+    %(name)s, %(task)s, %(queue)s, %(cron)s, %(every)s, %(timezone)s, %(args)s::jsonb,
+    %(kwargs)s::jsonb, %(misfire)s
+)
+ON CONFLICT (name) DO UPDATE SET
+    task = excluded.task, queue = excluded.queue, cron = excluded.cron,
+    every = excluded.every, timezone = excluded.timezone, args = excluded.args,
+    kwargs = excluded.kwargs, misfire = excluded.misfire, updated_at = now();
+
+-- name: delete_schedules
+-- Remove stored schedules by name.
+DELETE FROM conveyor_schedules WHERE name = ANY(%(names)s::text[]) RETURNING name;
+
+-- name: list_schedules
+-- Every stored schedule, by name.
+SELECT * FROM conveyor_schedules ORDER BY name;

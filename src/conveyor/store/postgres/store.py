@@ -26,6 +26,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from conveyor.core import payload
+from conveyor.core.cron import ScheduleSpec
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
@@ -40,7 +41,12 @@ from conveyor.store.postgres.connections import Conn, Connections
 from conveyor.store.postgres.enqueue import enqueue_tasks
 from conveyor.store.postgres.listen import Listener, notify
 from conveyor.store.postgres.queries import Q, Row, task_of
-from conveyor.store.rows import queue_from_row, queue_params
+from conveyor.store.rows import (
+    queue_from_row,
+    queue_params,
+    schedule_from_row,
+    schedule_params,
+)
 from conveyor.store.sqlfile import load_migrations
 
 LIMITED_CACHE_SECONDS = 1.0
@@ -315,6 +321,24 @@ class PostgresStore:
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         return [_queue(row) for row in self._execute(Q["list_queues"], {})]
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def set_schedules(self, schedules: Sequence[ScheduleSpec]) -> None:
+        params = [schedule_params(s) for s in schedules]
+
+        def store(conn: Conn) -> None:
+            with conn.cursor() as cursor:
+                cursor.executemany(Q["set_schedule"], params)
+
+        self._db.run(store, transaction=True)
+
+    def delete_schedules(self, names: Sequence[str]) -> builtins.list[str]:
+        rows = self._execute(Q["delete_schedules"], {"names": list(names)})
+        return sorted(row["name"] for row in rows)
+
+    def list_schedules(self) -> builtins.list[ScheduleSpec]:
+        return [schedule_from_row(row) for row in self._execute(Q["list_schedules"], {})]
 
     # -- wake-up -----------------------------------------------------------------------
 

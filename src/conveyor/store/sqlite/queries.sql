@@ -358,3 +358,24 @@ SELECT CASE WHEN status = 'queued' AND run_at > :now THEN 'scheduled' ELSE statu
        AS state, count(*) AS n
 FROM conveyor_tasks WHERE workflow_id = :workflow_id
 GROUP BY state;
+
+-- name: set_schedule
+-- Store a schedule, replacing one of the same name.
+INSERT INTO conveyor_schedules (
+    name, task, queue, cron, every, timezone, args, kwargs, misfire, updated_at
+) VALUES (
+    :name, :task, :queue, :cron, :every, :timezone, :args, :kwargs, :misfire, :now
+)
+ON CONFLICT (name) DO UPDATE SET
+    task = excluded.task, queue = excluded.queue, cron = excluded.cron,
+    every = excluded.every, timezone = excluded.timezone, args = excluded.args,
+    kwargs = excluded.kwargs, misfire = excluded.misfire, updated_at = excluded.updated_at;
+
+-- name: delete_schedules
+-- Remove stored schedules by name.
+DELETE FROM conveyor_schedules WHERE name IN (SELECT value FROM json_each(:names))
+RETURNING name;
+
+-- name: list_schedules
+-- Every stored schedule, by name.
+SELECT * FROM conveyor_schedules ORDER BY name;

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conveyor.core import payload
+from conveyor.core.cron import ScheduleSpec
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import (
@@ -42,7 +43,14 @@ from conveyor.store import workflows
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
-from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
+from conveyor.store.rows import (
+    DEFAULTS,
+    queue_from_row,
+    queue_params,
+    schedule_from_row,
+    schedule_params,
+    task_from_row,
+)
 from conveyor.store.sqlfile import load_migrations, load_queries
 
 Q = load_queries("conveyor.store.sqlite")
@@ -480,6 +488,21 @@ class SQLiteStore:
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         return [_queue(row) for row in self._conn().execute(Q["list_queues"])]
+
+    def set_schedules(self, schedules: Sequence[ScheduleSpec]) -> None:
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                Q["set_schedule"], [{**schedule_params(s), "now": now} for s in schedules]
+            )
+
+    def delete_schedules(self, names: Sequence[str]) -> builtins.list[str]:
+        with self._write() as conn:
+            rows = conn.execute(Q["delete_schedules"], {"names": json.dumps(list(names))})
+            return sorted(row["name"] for row in rows)
+
+    def list_schedules(self) -> builtins.list[ScheduleSpec]:
+        return [schedule_from_row(dict(r)) for r in self._conn().execute(Q["list_schedules"])]
 
     def close(self) -> None:
         with self._connections_lock:
