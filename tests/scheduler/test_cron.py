@@ -116,7 +116,7 @@ def test_periodic_refuses_bad_schedules(tmp_path: Path) -> None:
         app.periodic(cron="every minute")(job)
     with pytest.raises(ConfigurationError, match="unknown timezone"):
         app.periodic(cron="* * * * *", timezone="Mars/Olympus")(job)
-    with pytest.raises(ConfigurationError, match="every must be a number of seconds from 0.1"):
+    with pytest.raises(ConfigurationError, match=r"every must be a number of seconds from 0\.1"):
         app.periodic(every=0)(job)
     app.periodic(every=timedelta(seconds=30))(job)
     with pytest.raises(ConfigurationError, match="already registered"):

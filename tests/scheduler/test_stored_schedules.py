@@ -17,8 +17,6 @@ from conveyor.queue_yaml import QueueFileError, parse_queue_document
 from conveyor.scheduler.cron import Cron
 from conveyor.store import Store
 from conveyor.store.base import TaskFilter
-from tests.api.conftest import ADMIN, API, READER, TOKENS, StartServer
-from tests.api.conftest import start_server as start_server  # noqa: F401 - fixture
 from tests.scheduler.test_cron import at, stamp
 
 NIGHTLY = ScheduleSpec(
@@ -149,30 +147,6 @@ def test_a_bad_cron_entry_names_its_line_and_nothing_is_applied(
         app.apply_queue_file(path)
     assert app.store.list_schedules() == []
     assert app.store.list_queues() == []
-
-
-def test_http_puts_lists_and_deletes_stored_schedules(
-    app: Conveyor, start_server: StartServer
-) -> None:
-    server = start_server(TOKENS)
-    body = {"task": "report", "cron": "0 3 * * *", "timezone": "Europe/Berlin"}
-
-    assert server.client(READER).put(f"{API}/schedules/nightly", json=body).status_code == 403
-    response = server.client(ADMIN).put(f"{API}/schedules/nightly", json=body)
-    assert response.status_code == 200, response.text
-    assert response.json()["stored"] is True
-    assert response.json()["cron"] == "0 3 * * *"
-
-    bad = server.client(ADMIN).put(f"{API}/schedules/x", json={"task": "report"})
-    assert bad.status_code == 422
-    assert "exactly one of cron and every_seconds" in bad.text
-
-    listed = server.client(READER).get(f"{API}/schedules").json()["schedules"]
-    assert [(s["name"], s["stored"]) for s in listed] == [("nightly", True)]
-
-    assert server.client(ADMIN).delete(f"{API}/schedules/nightly").status_code == 204
-    assert server.client(ADMIN).delete(f"{API}/schedules/nightly").status_code == 404
-    assert app.store.list_schedules() == []
 
 
 def test_the_cli_sets_lists_and_deletes_stored_schedules(store_url: str, app: Conveyor) -> None:
