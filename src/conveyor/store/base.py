@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
 from conveyor.core.workers import NewWorker, WorkerInfo
 
@@ -104,6 +105,16 @@ class Store(Protocol):
         ...
 
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]: ...
+
+    def totals(self) -> builtins.list[QueueTotals]:
+        """Per queue, totals that only grow: enqueued, completed, failed, failed attempts."""
+        ...
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        """How long tasks that finished in the last `window_seconds` ran, bucketed."""
+        ...
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
         """Expired leases go back to queued, or to failed when attempts are used up."""

@@ -26,6 +26,7 @@ from typing import Any
 from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
 from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
@@ -38,6 +39,7 @@ from conveyor.store.postgres.listen import Listener, notify
 from conveyor.store.postgres.queries import Q, Row, task_of
 from conveyor.store.rows import queue_from_row, queue_params
 from conveyor.store.sqlfile import load_migrations
+from conveyor.store.tallies import times_from_rows, totals_from_rows
 from conveyor.store.workers import worker_from_row, worker_params
 
 LIMITED_CACHE_SECONDS = 1.0
@@ -185,6 +187,15 @@ class PostgresStore:
             if row["oldest_age"] is not None:
                 ages[row["queue"]] = max(0.0, row["oldest_age"])
         return [QueueStats(q, counts[q], ages.get(q)) for q in sorted(counts)]
+
+    def totals(self) -> builtins.list[QueueTotals]:
+        return totals_from_rows(self._execute(Q["totals"], {}))
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        params = {"now": now, "window_seconds": window_seconds, "buckets": sorted(buckets)}
+        return times_from_rows(self._execute(Q["processing_times"], params))
 
     # -- time ------------------------------------------------------------------------
 

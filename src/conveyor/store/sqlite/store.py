@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import (
     Claimed,
     Completion,
@@ -44,6 +45,7 @@ from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
 from conveyor.store.sqlfile import load_migrations, load_queries
+from conveyor.store.tallies import times_from_rows, totals_from_rows
 from conveyor.store.workers import worker_from_row, worker_params
 
 Q = load_queries("conveyor.store.sqlite")
@@ -204,10 +206,15 @@ class SQLiteStore:
             heads: builtins.list[tuple[int, int, str]] = []
             for queue, bucket in buckets.items():
                 allowed = bucket.allowance(limit)
-                if allowed > 0:
-                    heads.extend(
-                        (p, s, queue) for s, p in self._candidates(conn, bucket, clock, allowed)
-                    )
+                if allowed < limit:
+                    # One more than allowed: whether the limit held a due task back.
+                    found = self._candidates(conn, bucket, clock, allowed + 1)
+                    if len(found) > allowed:
+                        conn.execute(Q["count_throttled"], {"queue": queue})
+                    found = found[:allowed]
+                else:
+                    found = self._candidates(conn, bucket, clock, allowed)
+                heads.extend((p, s, queue) for s, p in found)
             chosen = sorted(heads)[:limit]
             if not chosen:
                 return []
@@ -340,6 +347,19 @@ class SQLiteStore:
                 )
         return [by_queue[q] for q in sorted(by_queue)]
 
+    def totals(self) -> builtins.list[QueueTotals]:
+        return totals_from_rows(dict(r) for r in self._conn().execute(Q["totals"]))
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        params = {
+            "now": self._clock(now),
+            "window_seconds": window_seconds,
+            "buckets": json.dumps(sorted(buckets)),
+        }
+        return times_from_rows(dict(r) for r in self._conn().execute(Q["processing_times"], params))
+
     # -- time ------------------------------------------------------------------------
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
@@ -469,9 +489,23 @@ def _queue(row: sqlite3.Row) -> QueueSettings:
 
 
 def _statements(script: str) -> builtins.list[str]:
-    """Split a migration into statements; comments go first, as they may hold semicolons."""
-    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
-    return [s.strip() for s in code.split(";") if s.strip()]
+    """Split a migration into statements; comments go first, as they may hold semicolons.
+
+    A statement ends where SQLite says one is complete, so a trigger's body (statements
+    between BEGIN and END) stays in one piece.
+    """
+    statements: builtins.list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
 def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
