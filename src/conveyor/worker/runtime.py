@@ -268,6 +268,8 @@ class Worker:
                 log.warning(
                     "outcome refused: the lease was lost (reaped or cancelled)", extra=fields
                 )
+            elif isinstance(outcome, Completion):
+                log.debug("task completed", extra=fields)
             elif isinstance(outcome, Failure):
                 final = outcome.retry_delay is None
                 log.warning(
