@@ -18,6 +18,7 @@ from conveyor.core import payload
 from conveyor.core.cron import Every, FireRule, Misfire, Schedule, ScheduleSpec
 from conveyor.core.queue import QueueSettings, coerce
 from conveyor.core.retry import retry_delay
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import (
     AttemptError,
     Claimed,
@@ -31,6 +32,7 @@ from conveyor.core.task import (
     Status,
     Task,
 )
+from conveyor.core.workers import WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_document, updated_settings
@@ -439,6 +441,21 @@ class Conveyor:
             QueueInfo.of(stats.get(name), settings.get(name) or QueueSettings(name))
             for name in sorted(stats.keys() | settings.keys())
         ]
+
+    def workers(self) -> list[WorkerInfo]:
+        """Every registered worker, oldest first; `alive` is False once it missed three
+        heartbeats (killed or cut off) or after it stopped gracefully (`stopped_at`)."""
+        return self.store.list_workers()
+
+    def totals(self) -> list[QueueTotals]:
+        """Per queue, totals that only grow (enqueued, completed, failed, retried)."""
+        return self.store.totals()
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float]
+    ) -> list[ProcessingTimes]:
+        """How long tasks that finished in the last `window_seconds` ran, bucketed."""
+        return self.store.processing_times(window_seconds, buckets)
 
     def queue_info(self, name: str) -> QueueInfo:
         stats = next((s for s in self.store.stats() if s.queue == name), None)

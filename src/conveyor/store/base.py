@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 from conveyor.core.cron import ScheduleSpec
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
+from conveyor.core.workers import NewWorker, WorkerInfo
 from conveyor.core.workflow import WorkflowView
 
 
@@ -118,6 +120,15 @@ class Store(Protocol):
 
     def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
         """A workflow's members by shown state (scheduled split out of queued)."""
+
+    def totals(self) -> builtins.list[QueueTotals]:
+        """Per queue, totals that only grow: enqueued, completed, failed, failed attempts."""
+        ...
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        """How long tasks that finished in the last `window_seconds` ran, bucketed."""
         ...
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
@@ -181,6 +192,25 @@ class Store(Protocol):
 
     def list_schedules(self) -> builtins.list[ScheduleSpec]:
         """Every stored schedule, by name."""
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        """Add a running worker to the registry (again, if it was there: it runs anew)."""
+        ...
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        """Record a live worker's beat; False when it is not registered (pruned, stopped)."""
+        ...
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        """Mark a worker stopped: it stopped gracefully and is not dead."""
+        ...
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        """Every registered worker, oldest first, alive or dead at the store's clock."""
+        ...
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        """Delete workers stopped or last seen more than `retention_seconds` ago."""
         ...
 
     def close(self) -> None: ...

@@ -38,6 +38,13 @@ from conveyor.settings import resolve_url
     show_default=True,
     help="Largest request body in bytes.",
 )
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    envvar="CONVEYOR_METRICS_PUBLIC",
+    help="Serve /metrics without a token even when tokens are configured "
+    "(env CONVEYOR_METRICS_PUBLIC).",
+)
 @with_log_options
 def server(
     url: str | None,
@@ -47,6 +54,7 @@ def server(
     tokens: str | None,
     allow_unauthenticated: bool,
     body_limit: int,
+    metrics_public: bool,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -63,6 +71,6 @@ def server(
     app.migrate()
     console.print(f"conveyor server on http://{host}:{port} (docs at /docs), store {app.url}")
     try:
-        asyncio.run(serve(app, host, port, parsed, body_limit))
+        asyncio.run(serve(app, host, port, parsed, body_limit, metrics_public=metrics_public))
     finally:
         app.close()

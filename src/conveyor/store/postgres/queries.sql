@@ -630,3 +630,102 @@ DELETE FROM conveyor_schedules WHERE name = ANY(%(names)s::text[]) RETURNING nam
 -- name: list_schedules
 -- Every stored schedule, by name.
 SELECT * FROM conveyor_schedules ORDER BY name;
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+SELECT %(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, 0,
+       %(heartbeat_seconds)s, c.now, c.now
+FROM (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL,
+    heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers
+SET last_seen = coalesce(to_timestamp(%(now)s::float8), now()), in_flight = %(in_flight)s
+WHERE id = %(id)s AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers
+SET stopped_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    last_seen = coalesce(to_timestamp(%(now)s::float8), now()),
+    in_flight = 0
+WHERE id = %(id)s;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT w.*,
+       w.stopped_at IS NULL
+       AND w.last_seen + %(dead_after_beats)s * w.heartbeat_seconds * interval '1 second' >= c.now AS alive
+FROM conveyor_workers AS w
+CROSS JOIN (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ORDER BY w.started_at, w.id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen)
+      < coalesce(to_timestamp(%(now)s::float8), now()) - %(retention_seconds)s * interval '1 second';
+
+-- name: totals
+-- Monotonic totals per queue: tasks where they stand plus what the tallies kept of tasks
+-- that left the table, and the claims limits cut short (see migration 0007). One statement, so one snapshot of both.
+SELECT queue,
+       sum(enqueued)::bigint AS enqueued,
+       sum(completed)::bigint AS completed,
+       sum(failed)::bigint AS failed,
+       sum(failed_attempts)::bigint AS failed_attempts,
+       sum(throttled_claims)::bigint AS throttled_claims
+FROM (
+    SELECT queue,
+           count(*) AS enqueued,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           coalesce(sum(jsonb_array_length(errors)) FILTER (WHERE errors <> '[]'), 0)
+               AS failed_attempts,
+           0 AS throttled_claims
+    FROM conveyor_tasks
+    GROUP BY queue
+    UNION ALL
+    SELECT queue,
+           coalesce(sum(value) FILTER (WHERE name = 'deleted'), 0),
+           coalesce(sum(value) FILTER (WHERE name = 'deleted_completed'), 0),
+           coalesce(sum(value) FILTER (WHERE name IN ('deleted_failed', 'replayed')), 0),
+           coalesce(sum(value) FILTER (WHERE name = 'deleted_errors'), 0),
+           coalesce(sum(value) FILTER (WHERE name = 'throttled_claims'), 0)
+    FROM conveyor_tallies
+    GROUP BY queue
+) AS parts
+GROUP BY queue
+ORDER BY queue;
+
+-- name: processing_times
+-- For tasks finished in the window: per queue and final status, how many ran at most each
+-- bucket's bound (the last attempt, started_at to finished_at), their count and sum.
+WITH clock AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+), finished AS (
+    SELECT t.queue, t.status, extract(epoch FROM t.finished_at - t.started_at)::float8 AS d
+    FROM conveyor_tasks AS t, clock
+    WHERE t.finished_at >= clock.now - %(window_seconds)s::float8 * interval '1 second'
+      AND t.status IN ('completed', 'failed')
+      AND t.started_at IS NOT NULL
+)
+SELECT f.queue, f.status, b.le,
+       count(*) FILTER (WHERE f.d <= b.le) AS n,
+       count(*) AS count,
+       sum(f.d) AS total
+FROM finished AS f CROSS JOIN unnest(%(buckets)s::float8[]) AS b (le)
+GROUP BY f.queue, f.status, b.le
+ORDER BY f.queue, f.status, b.le;
+
+-- name: count_throttled
+-- Count claims that the queues' rate or concurrency limits cut short (see migration 0007).
+-- The claim holds these queues' settings rows, so no other claim waits on these tallies.
+INSERT INTO conveyor_tallies AS t (queue, name, value)
+SELECT q, 'throttled_claims', 1 FROM unnest(%(queues)s::text[]) AS q ORDER BY q
+ON CONFLICT (queue, name) DO UPDATE SET value = t.value + 1;

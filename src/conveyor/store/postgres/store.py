@@ -29,7 +29,9 @@ from conveyor.core import payload
 from conveyor.core.cron import ScheduleSpec
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
+from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError
 from conveyor.store import workflows
@@ -48,6 +50,8 @@ from conveyor.store.rows import (
     schedule_params,
 )
 from conveyor.store.sqlfile import load_migrations
+from conveyor.store.tallies import times_from_rows, totals_from_rows
+from conveyor.store.workers import worker_from_row, worker_params
 
 LIMITED_CACHE_SECONDS = 1.0
 """How long `_limited_queues` trusts the names it read."""
@@ -224,6 +228,15 @@ class PostgresStore:
                 ages[row["queue"]] = max(0.0, row["oldest_age"])
         return [QueueStats(q, counts[q], ages.get(q)) for q in sorted(counts)]
 
+    def totals(self) -> builtins.list[QueueTotals]:
+        return totals_from_rows(self._execute(Q["totals"], {}))
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        params = {"now": now, "window_seconds": window_seconds, "buckets": sorted(buckets)}
+        return times_from_rows(self._execute(Q["processing_times"], params))
+
     # -- time ------------------------------------------------------------------------
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
@@ -339,6 +352,26 @@ class PostgresStore:
 
     def list_schedules(self) -> builtins.list[ScheduleSpec]:
         return [schedule_from_row(row) for row in self._execute(Q["list_schedules"], {})]
+
+    # -- workers -----------------------------------------------------------------------
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        self._rowcount(Q["register_worker"], {**worker_params(worker), "now": now})
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        params = {"id": worker_id, "in_flight": in_flight, "now": now}
+        return bool(self._execute(Q["heartbeat_worker"], params))
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        self._rowcount(Q["deregister_worker"], {"id": worker_id, "now": now})
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        params = {"now": now, "dead_after_beats": DEAD_AFTER_BEATS}
+        return [worker_from_row(row) for row in self._execute(Q["list_workers"], params)]
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        params = {"now": now, "retention_seconds": retention_seconds}
+        return self._rowcount(Q["prune_workers"], params)
 
     # -- wake-up -----------------------------------------------------------------------
 

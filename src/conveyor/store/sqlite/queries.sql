@@ -379,3 +379,83 @@ RETURNING name;
 -- name: list_schedules
 -- Every stored schedule, by name.
 SELECT * FROM conveyor_schedules ORDER BY name;
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+VALUES (:id, :host, :pid, :queues, :concurrency, 0, :heartbeat_seconds, :now, :now)
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL, heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers SET last_seen = :now, in_flight = :in_flight
+WHERE id = :id AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers SET stopped_at = :now, last_seen = :now, in_flight = 0
+WHERE id = :id;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT *, stopped_at IS NULL AND last_seen + :dead_after_beats * heartbeat_seconds >= :now AS alive
+FROM conveyor_workers
+ORDER BY started_at, id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen) < :now - :retention_seconds;
+
+-- name: totals
+-- Monotonic totals per queue: tasks where they stand plus what the tallies kept of tasks
+-- that left the table, and the claims limits cut short (see migration 0007).
+SELECT queue,
+       sum(enqueued) AS enqueued,
+       sum(completed) AS completed,
+       sum(failed) AS failed,
+       sum(failed_attempts) AS failed_attempts,
+       sum(throttled_claims) AS throttled_claims
+FROM (
+    SELECT queue,
+           count(*) AS enqueued,
+           sum(status = 'completed') AS completed,
+           sum(status = 'failed') AS failed,
+           sum(CASE WHEN errors = '[]' THEN 0 ELSE json_array_length(errors) END)
+               AS failed_attempts,
+           0 AS throttled_claims
+    FROM conveyor_tasks
+    GROUP BY queue
+    UNION ALL
+    SELECT queue,
+           sum(CASE WHEN name = 'deleted' THEN value ELSE 0 END),
+           sum(CASE WHEN name = 'deleted_completed' THEN value ELSE 0 END),
+           sum(CASE WHEN name IN ('deleted_failed', 'replayed') THEN value ELSE 0 END),
+           sum(CASE WHEN name = 'deleted_errors' THEN value ELSE 0 END),
+           sum(CASE WHEN name = 'throttled_claims' THEN value ELSE 0 END)
+    FROM conveyor_tallies
+    GROUP BY queue
+)
+GROUP BY queue
+ORDER BY queue;
+
+-- name: processing_times
+-- For tasks finished in the window: per queue and final status, how many ran at most each
+-- bucket's bound (the last attempt, started_at to finished_at), their count and sum.
+SELECT t.queue, t.status, b.value AS le,
+       sum(t.finished_at - t.started_at <= b.value) AS n,
+       count(*) AS count,
+       sum(t.finished_at - t.started_at) AS total
+FROM conveyor_tasks AS t, json_each(:buckets) AS b
+WHERE t.finished_at >= :now - :window_seconds
+  AND t.status IN ('completed', 'failed')
+  AND t.started_at IS NOT NULL
+GROUP BY t.queue, t.status, b.value
+ORDER BY t.queue, t.status, b.value;
+
+-- name: count_throttled
+-- Count a claim that a queue's rate or concurrency limit cut short (see migration 0007).
+INSERT INTO conveyor_tallies (queue, name, value) VALUES (:queue, 'throttled_claims', 1)
+ON CONFLICT (queue, name) DO UPDATE SET value = value + 1;

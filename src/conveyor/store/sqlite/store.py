@@ -29,6 +29,7 @@ from conveyor.core import payload
 from conveyor.core.cron import ScheduleSpec
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import (
     Claimed,
     Completion,
@@ -37,6 +38,7 @@ from conveyor.core.task import (
     NewTask,
     Task,
 )
+from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store import workflows
@@ -52,6 +54,8 @@ from conveyor.store.rows import (
     task_from_row,
 )
 from conveyor.store.sqlfile import load_migrations, load_queries
+from conveyor.store.tallies import times_from_rows, totals_from_rows
+from conveyor.store.workers import worker_from_row, worker_params
 
 Q = load_queries("conveyor.store.sqlite")
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -236,10 +240,15 @@ class SQLiteStore:
             heads: builtins.list[tuple[int, int, str]] = []
             for queue, bucket in buckets.items():
                 allowed = bucket.allowance(limit)
-                if allowed > 0:
-                    heads.extend(
-                        (p, s, queue) for s, p in self._candidates(conn, bucket, clock, allowed)
-                    )
+                if allowed < limit:
+                    # One more than allowed: whether the limit held a due task back.
+                    found = self._candidates(conn, bucket, clock, allowed + 1)
+                    if len(found) > allowed:
+                        conn.execute(Q["count_throttled"], {"queue": queue})
+                    found = found[:allowed]
+                else:
+                    found = self._candidates(conn, bucket, clock, allowed)
+                heads.extend((p, s, queue) for s, p in found)
             chosen = sorted(heads)[:limit]
             if not chosen:
                 return []
@@ -391,6 +400,19 @@ class SQLiteStore:
                 )
         return [by_queue[q] for q in sorted(by_queue)]
 
+    def totals(self) -> builtins.list[QueueTotals]:
+        return totals_from_rows(dict(r) for r in self._conn().execute(Q["totals"]))
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        params = {
+            "now": self._clock(now),
+            "window_seconds": window_seconds,
+            "buckets": json.dumps(sorted(buckets)),
+        }
+        return times_from_rows(dict(r) for r in self._conn().execute(Q["processing_times"], params))
+
     # -- time ------------------------------------------------------------------------
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
@@ -504,6 +526,30 @@ class SQLiteStore:
     def list_schedules(self) -> builtins.list[ScheduleSpec]:
         return [schedule_from_row(dict(r)) for r in self._conn().execute(Q["list_schedules"])]
 
+    # -- workers -------------------------------------------------------------------
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(Q["register_worker"], {**worker_params(worker), "now": self._clock(now)})
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        params = {"id": worker_id, "in_flight": in_flight, "now": self._clock(now)}
+        with self._write() as conn:
+            return conn.execute(Q["heartbeat_worker"], params).fetchone() is not None
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(Q["deregister_worker"], {"id": worker_id, "now": self._clock(now)})
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        params = {"now": self._clock(now), "dead_after_beats": DEAD_AFTER_BEATS}
+        return [worker_from_row(dict(r)) for r in self._conn().execute(Q["list_workers"], params)]
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        params = {"now": self._clock(now), "retention_seconds": retention_seconds}
+        with self._write() as conn:
+            return conn.execute(Q["prune_workers"], params).rowcount
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._connections:
@@ -517,9 +563,23 @@ def _queue(row: sqlite3.Row) -> QueueSettings:
 
 
 def _statements(script: str) -> builtins.list[str]:
-    """Split a migration into statements; comments go first, as they may hold semicolons."""
-    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
-    return [s.strip() for s in code.split(";") if s.strip()]
+    """Split a migration into statements; comments go first, as they may hold semicolons.
+
+    A statement ends where SQLite says one is complete, so a trigger's body (statements
+    between BEGIN and END) stays in one piece.
+    """
+    statements: builtins.list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
 def _runner(conn: sqlite3.Connection) -> workflows.Run:
