@@ -403,6 +403,44 @@ SELECT t.queue,
 FROM conveyor_tasks t, clock
 GROUP BY t.queue, state, clock.now;
 
+-- name: activity_counts
+-- Tasks finished per queue and bucket of the window [now - window, now].
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(window)s::float8 AS window_seconds,
+           %(bucket)s::float8 AS bucket_seconds
+)
+SELECT t.queue,
+       floor(extract(epoch FROM t.finished_at - (c.now - c.window_seconds * interval '1 second'))
+             / c.bucket_seconds)::int AS bucket,
+       count(*) FILTER (WHERE t.status = 'completed') AS completed,
+       count(*) FILTER (WHERE t.status = 'failed') AS failed
+FROM conveyor_tasks t CROSS JOIN c
+WHERE t.finished_at >= c.now - c.window_seconds * interval '1 second'
+  AND t.finished_at <= c.now
+  AND t.status IN ('completed', 'failed')
+GROUP BY t.queue, bucket;
+
+-- name: activity_percentiles
+-- Nearest-rank p50 and p95 of the processing seconds of tasks completed in the window.
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(window)s::float8 AS window_seconds
+)
+SELECT queue,
+       min(CASE WHEN rank >= 0.50 * n THEN seconds END) AS p50,
+       min(CASE WHEN rank >= 0.95 * n THEN seconds END) AS p95
+FROM (
+    SELECT t.queue, extract(epoch FROM t.finished_at - t.started_at)::float8 AS seconds,
+           row_number() OVER (PARTITION BY t.queue ORDER BY t.finished_at - t.started_at) AS rank,
+           count(*) OVER (PARTITION BY t.queue) AS n
+    FROM conveyor_tasks t CROSS JOIN c
+    WHERE t.finished_at >= c.now - c.window_seconds * interval '1 second'
+      AND t.finished_at <= c.now
+      AND t.status = 'completed' AND t.started_at IS NOT NULL
+) AS ranked
+GROUP BY queue;
+
 -- name: acquire_duty
 -- Take a duty's lease if it is free or expired, or renew it if we hold it.
 INSERT INTO conveyor_duties (name, holder, expires_at)

@@ -27,7 +27,8 @@ from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.store.activity import assemble, bucket_count
+from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock
@@ -183,6 +184,20 @@ class PostgresStore:
             if row["oldest_age"] is not None:
                 ages[row["queue"]] = max(0.0, row["oldest_age"])
         return [QueueStats(q, counts[q], ages.get(q)) for q in sorted(counts)]
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        buckets = bucket_count(window_seconds, bucket_seconds)
+        params = {"now": now, "window": window_seconds, "bucket": bucket_seconds}
+
+        def read(conn: Any) -> tuple[list[Any], list[Any]]:
+            counts = conn.execute(Q["activity_counts"], params).fetchall()
+            ranks = conn.execute(Q["activity_percentiles"], params).fetchall()
+            return counts, ranks
+
+        counts, ranks = self._db.run(read, transaction=True)
+        return assemble(buckets, counts, ranks)
 
     # -- time ------------------------------------------------------------------------
 

@@ -213,6 +213,32 @@ SELECT queue,
 FROM conveyor_tasks
 GROUP BY queue, state;
 
+-- name: activity_counts
+-- Tasks finished per queue and bucket of the window [:now - :window, :now].
+SELECT queue,
+       CAST((finished_at - (:now - :window)) / :bucket AS INTEGER) AS bucket,
+       sum(status = 'completed') AS completed,
+       sum(status = 'failed') AS failed
+FROM conveyor_tasks
+WHERE finished_at >= :now - :window AND finished_at <= :now
+  AND status IN ('completed', 'failed')
+GROUP BY queue, bucket;
+
+-- name: activity_percentiles
+-- Nearest-rank p50 and p95 of the processing seconds of tasks completed in the window.
+SELECT queue,
+       min(CASE WHEN rank >= 0.50 * n THEN seconds END) AS p50,
+       min(CASE WHEN rank >= 0.95 * n THEN seconds END) AS p95
+FROM (
+    SELECT queue, finished_at - started_at AS seconds,
+           row_number() OVER (PARTITION BY queue ORDER BY finished_at - started_at) AS rank,
+           count(*) OVER (PARTITION BY queue) AS n
+    FROM conveyor_tasks
+    WHERE finished_at >= :now - :window AND finished_at <= :now
+      AND status = 'completed' AND started_at IS NOT NULL
+) AS ranked
+GROUP BY queue;
+
 -- name: acquire_duty
 -- Take a duty's lease if it is free or expired, or renew it if we hold it.
 INSERT INTO conveyor_duties (name, holder, expires_at) VALUES (:name, :holder, :now + :ttl)

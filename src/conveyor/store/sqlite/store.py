@@ -38,7 +38,8 @@ from conveyor.core.task import (
     Task,
 )
 from conveyor.errors import ConfigurationError, StoreUnavailable
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.store.activity import assemble, bucket_count
+from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
@@ -337,6 +338,21 @@ class SQLiteStore:
                     stats.queue, stats.counts, max(0.0, clock - row["oldest_due"])
                 )
         return [by_queue[q] for q in sorted(by_queue)]
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        buckets = bucket_count(window_seconds, bucket_seconds)
+        params = {"now": self._clock(now), "window": window_seconds, "bucket": bucket_seconds}
+        conn = self._conn()
+        # One read transaction, so the counts and the percentiles see the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            counts = conn.execute(Q["activity_counts"], params).fetchall()
+            ranks = conn.execute(Q["activity_percentiles"], params).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return assemble(buckets, counts, ranks)
 
     # -- time ------------------------------------------------------------------------
 
