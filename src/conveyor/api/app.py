@@ -14,14 +14,20 @@ from conveyor.api.defaults import DEFAULT_BODY_LIMIT
 from conveyor.api.routes import dlq, ops, pull, queues, schedules, tasks
 from conveyor.api.schemas import ErrorOut
 from conveyor.app import Conveyor
+from conveyor.dashboard import mount as mount_dashboard
 
 
 def create_api(
     conveyor: Conveyor,
     tokens: Tokens | None = None,
     body_limit: int = DEFAULT_BODY_LIMIT,
+    session_secret: bytes | None = None,
 ) -> FastAPI:
-    """The HTTP service over one Conveyor; the caller owns the Conveyor's lifetime."""
+    """The HTTP service over one Conveyor; the caller owns the Conveyor's lifetime.
+
+    The dashboard is served at `/`; `session_secret` signs its session cookies (default:
+    CONVEYOR_SESSION_SECRET, else random per process).
+    """
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +57,7 @@ def create_api(
     errors.install(api)
     for module in (tasks, queues, dlq, pull, schedules, ops):
         api.include_router(module.router)
+    mount_dashboard(api, conveyor, api.state.tokens.scopes_by_token, session_secret)
     api.add_middleware(errors.JsonBodies)
     api.add_middleware(errors.BodyLimit, limit=body_limit)
     return api
