@@ -31,6 +31,7 @@ from conveyor.core.task import (
     Status,
     Task,
 )
+from conveyor.core.workers import WorkerInfo
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
 from conveyor.schedules import CronRule
@@ -390,6 +391,11 @@ class Conveyor:
             QueueInfo.of(stats.get(name), settings.get(name) or QueueSettings(name))
             for name in sorted(stats.keys() | settings.keys())
         ]
+
+    def workers(self) -> list[WorkerInfo]:
+        """Every registered worker, oldest first; `alive` is False once it missed three
+        heartbeats (killed or cut off) or after it stopped gracefully (`stopped_at`)."""
+        return self.store.list_workers()
 
     def queue_info(self, name: str) -> QueueInfo:
         stats = next((s for s in self.store.stats() if s.queue == name), None)

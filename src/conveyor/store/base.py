@@ -18,6 +18,7 @@ from typing import Protocol
 
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
+from conveyor.core.workers import NewWorker, WorkerInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,26 @@ class Store(Protocol):
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         """Every queue with stored settings, by name."""
+        ...
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        """Add a running worker to the registry (again, if it was there: it runs anew)."""
+        ...
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        """Record a live worker's beat; False when it is not registered (pruned, stopped)."""
+        ...
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        """Mark a worker stopped: it stopped gracefully and is not dead."""
+        ...
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        """Every registered worker, oldest first, alive or dead at the store's clock."""
+        ...
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        """Delete workers stopped or last seen more than `retention_seconds` ago."""
         ...
 
     def close(self) -> None: ...

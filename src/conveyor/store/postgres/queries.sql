@@ -532,3 +532,44 @@ SELECT * FROM conveyor_queues WHERE name = %(name)s;
 -- name: list_queues
 -- Every queue with stored settings.
 SELECT * FROM conveyor_queues ORDER BY name;
+
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+SELECT %(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, 0,
+       %(heartbeat_seconds)s, c.now, c.now
+FROM (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL,
+    heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers
+SET last_seen = coalesce(to_timestamp(%(now)s::float8), now()), in_flight = %(in_flight)s
+WHERE id = %(id)s AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers
+SET stopped_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    last_seen = coalesce(to_timestamp(%(now)s::float8), now()),
+    in_flight = 0
+WHERE id = %(id)s;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT w.*,
+       w.stopped_at IS NULL
+       AND w.last_seen + %(dead_after_beats)s * w.heartbeat_seconds * interval '1 second' >= c.now AS alive
+FROM conveyor_workers AS w
+CROSS JOIN (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ORDER BY w.started_at, w.id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen)
+      < coalesce(to_timestamp(%(now)s::float8), now()) - %(retention_seconds)s * interval '1 second';

@@ -27,6 +27,7 @@ from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
+from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
@@ -38,6 +39,7 @@ from conveyor.store.postgres.listen import Listener, notify
 from conveyor.store.postgres.queries import Q, Row, task_of
 from conveyor.store.rows import queue_from_row, queue_params
 from conveyor.store.sqlfile import load_migrations
+from conveyor.store.workers import worker_from_row, worker_params
 
 LIMITED_CACHE_SECONDS = 1.0
 """How long `_limited_queues` trusts the names it read."""
@@ -292,6 +294,26 @@ class PostgresStore:
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         return [_queue(row) for row in self._execute(Q["list_queues"], {})]
+
+    # -- workers -----------------------------------------------------------------------
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        self._rowcount(Q["register_worker"], {**worker_params(worker), "now": now})
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        params = {"id": worker_id, "in_flight": in_flight, "now": now}
+        return bool(self._execute(Q["heartbeat_worker"], params))
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        self._rowcount(Q["deregister_worker"], {"id": worker_id, "now": now})
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        params = {"now": now, "dead_after_beats": DEAD_AFTER_BEATS}
+        return [worker_from_row(row) for row in self._execute(Q["list_workers"], params)]
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        params = {"now": now, "retention_seconds": retention_seconds}
+        return self._rowcount(Q["prune_workers"], params)
 
     # -- wake-up -----------------------------------------------------------------------
 

@@ -281,3 +281,33 @@ SELECT * FROM conveyor_queues WHERE name = :name;
 -- name: list_queues
 -- Every queue with stored settings.
 SELECT * FROM conveyor_queues ORDER BY name;
+
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+VALUES (:id, :host, :pid, :queues, :concurrency, 0, :heartbeat_seconds, :now, :now)
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL, heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers SET last_seen = :now, in_flight = :in_flight
+WHERE id = :id AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers SET stopped_at = :now, last_seen = :now, in_flight = 0
+WHERE id = :id;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT *, stopped_at IS NULL AND last_seen + :dead_after_beats * heartbeat_seconds >= :now AS alive
+FROM conveyor_workers
+ORDER BY started_at, id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen) < :now - :retention_seconds;

@@ -37,6 +37,7 @@ from conveyor.core.task import (
     NewTask,
     Task,
 )
+from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
@@ -44,6 +45,7 @@ from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
 from conveyor.store.sqlfile import load_migrations, load_queries
+from conveyor.store.workers import worker_from_row, worker_params
 
 Q = load_queries("conveyor.store.sqlite")
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -445,6 +447,30 @@ class SQLiteStore:
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         return [_queue(row) for row in self._conn().execute(Q["list_queues"])]
+
+    # -- workers -------------------------------------------------------------------
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(Q["register_worker"], {**worker_params(worker), "now": self._clock(now)})
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        params = {"id": worker_id, "in_flight": in_flight, "now": self._clock(now)}
+        with self._write() as conn:
+            return conn.execute(Q["heartbeat_worker"], params).fetchone() is not None
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(Q["deregister_worker"], {"id": worker_id, "now": self._clock(now)})
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        params = {"now": self._clock(now), "dead_after_beats": DEAD_AFTER_BEATS}
+        return [worker_from_row(dict(r)) for r in self._conn().execute(Q["list_workers"], params)]
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        params = {"now": self._clock(now), "retention_seconds": retention_seconds}
+        with self._write() as conn:
+            return conn.execute(Q["prune_workers"], params).rowcount
 
     def close(self) -> None:
         with self._connections_lock:
