@@ -130,4 +130,4 @@ def schedules(seen: Reading) -> Response:
 
 @router.get("/workers")
 def workers(seen: Reading) -> Response:
-    return seen.page("workers.html", nav="workers", live=True)
+    return seen.page("workers.html", nav="workers", workers=seen.app.workers(), live=True)
