@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.api.conftest import free_port
+from tests.api.conftest import app, free_port, start_server  # noqa: F401 - in-process servers
 from tests.apps.fixtures import sink  # noqa: F401 - the sink every dev process records in
 from tests.apps.sink import SinkFile
 from tests.waiting import wait_until

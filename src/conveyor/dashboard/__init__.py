@@ -18,8 +18,8 @@ from conveyor.app import Conveyor
 from conveyor.dashboard.auth.session import SessionCodec, session_secret
 from conveyor.dashboard.auth.viewer import Gatekeeper
 from conveyor.dashboard.context import Dashboard, Refusal, finish, render, viewer_of
-from conveyor.dashboard.render import environment
 from conveyor.dashboard.routes import actions, login, pages
+from conveyor.dashboard.templating import environment
 
 __all__ = ["mount"]
 
