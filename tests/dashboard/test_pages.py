@@ -138,6 +138,19 @@ def test_a_task_is_found_by_id_and_by_idempotency_key(dev: DevServer, page: Page
 
 
 @SQLITE_ONLY
+def test_the_workers_and_schedules_pages_show_the_running_app(dev: DevServer, page: Page) -> None:
+    page.goto(dev.url + "/workers")
+    row = page.locator("tr.worker-alive")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(str(dev.process.pid))
+    expect(row).to_contain_text("default, other")
+
+    page.goto(dev.url + "/schedules")
+    expect(page.locator("tbody tr")).to_contain_text("new-year")
+    expect(page.locator("tbody tr")).to_contain_text("0 3 1 1 *")
+
+
+@SQLITE_ONLY
 def test_screenshots_of_every_page(
     dev: DevServer, browser: Browser, sink: SinkFile, artifacts: Path, backend: str
 ) -> None:
