@@ -14,17 +14,22 @@ from conveyor.errors import (
     TaskNotFound,
     UnknownTaskError,
 )
-from conveyor.tasks import TaskFunction, TaskHandle
+from conveyor.tasks import Signature, TaskFunction, TaskHandle
+from conveyor.workflows import Chain, Chord, Group, Workflow, chain, chord, group
 
 __all__ = [
     "BatchHandle",
+    "Chain",
+    "Chord",
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",
+    "Group",
     "InvalidTransition",
     "PayloadError",
     "Priority",
     "RetryPolicy",
+    "Signature",
     "Status",
     "StoreUnavailable",
     "Task",
@@ -34,4 +39,8 @@ __all__ = [
     "TaskHandle",
     "TaskNotFound",
     "UnknownTaskError",
+    "Workflow",
+    "chain",
+    "chord",
+    "group",
 ]

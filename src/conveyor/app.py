@@ -32,6 +32,7 @@ from conveyor.core.task import (
     Task,
 )
 from conveyor.core.workers import WorkerInfo
+from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
 from conveyor.schedules import CronRule
@@ -227,8 +228,9 @@ class Conveyor:
 
     # -- enqueue -----------------------------------------------------------------------
 
-    def submit(self, new: NewTask) -> TaskHandle:
-        [handle] = self._submit_many([new])
+    def submit(self, new: NewTask, connection: Any = None) -> TaskHandle:
+        """Enqueue one task; with `connection`, inside the caller's open transaction."""
+        [handle] = self.submit_many([new], connection)
         return handle
 
     async def asubmit(self, new: NewTask) -> TaskHandle:
@@ -236,9 +238,11 @@ class Conveyor:
         [done] = await self.astore.run(self.store.enqueue, [checked])
         return TaskHandle(self, done.task, done.created)
 
-    def _submit_many(self, news: Sequence[NewTask]) -> list[TaskHandle]:
+    def submit_many(self, news: Sequence[NewTask], connection: Any = None) -> list[TaskHandle]:
+        """Enqueue tasks in one transaction (the caller's, with `connection`)."""
         checked = [_checked(n) for n in news]
-        return [TaskHandle(self, e.task, e.created) for e in self.store.enqueue(checked)]
+        stored = self.store.enqueue(checked, connection=connection)
+        return [TaskHandle(self, e.task, e.created) for e in stored]
 
     def enqueue(
         self,
@@ -253,7 +257,8 @@ class Conveyor:
 
         >>> app.enqueue("add", args=[1, 2], priority="high")  # doctest: +SKIP
         """
-        return self.submit(self.new_task(name, args, kwargs, **options))
+        new = self.new_task(name, args, kwargs, **options)
+        return self.submit(new, options.get("connection"))
 
     def new_task(
         self,
@@ -272,7 +277,7 @@ class Conveyor:
         Items are signatures (`add.s(1, 2)`), `NewTask` values, or mappings with the
         keyword arguments of `enqueue` (`{"name": "add", "args": [1, 2]}`).
         """
-        return self._submit_many([self._to_new_task(item) for item in items])
+        return self.submit_many([self._to_new_task(item) for item in items])
 
     def map(
         self,
@@ -299,18 +304,15 @@ class Conveyor:
         [3, 7]
         """
         definition = self._by_name(task) if isinstance(task, str) else task.definition
-        return enqueue_batch(
-            self,
-            self._enqueue_chunk,
-            definition,
-            iterable,
-            TaskOptions.of(**options),
-            chunk_size,
-            on_progress,
-        )
+        checked = TaskOptions.of(**options)
 
-    def _enqueue_chunk(self, news: Sequence[NewTask]) -> list[str]:
-        return [e.task.id for e in self.store.enqueue([_checked(n) for n in news])]
+        def enqueue_chunk(news: Sequence[NewTask]) -> list[str]:
+            stored = self.store.enqueue([_checked(n) for n in news], connection=checked.connection)
+            return [e.task.id for e in stored]
+
+        return enqueue_batch(
+            self, enqueue_chunk, definition, iterable, checked, chunk_size, on_progress
+        )
 
     def _to_new_task(self, item: Enqueueable) -> NewTask:
         if isinstance(item, Signature):
@@ -345,6 +347,17 @@ class Conveyor:
         if task is None:
             raise TaskNotFound(f"no task has id {task_id!r}")
         return task
+
+    def workflow(self, workflow_id: str) -> WorkflowView:
+        """A workflow's (or batch's) members, in enqueue order, and its edges."""
+        view = self.store.workflow(str(workflow_id))
+        if view is None:
+            raise TaskNotFound(f"no workflow has id {workflow_id!r}")
+        return view
+
+    def workflow_counts(self, workflow_id: str) -> dict[str, int]:
+        """A workflow's (or batch's) members by state."""
+        return self.store.workflow_counts(str(workflow_id))
 
     def cancel(self, task_id: str) -> Task:
         """Cancel a task that has not finished; a running one loses its lease."""

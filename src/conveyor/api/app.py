@@ -11,7 +11,7 @@ from conveyor.api import errors
 from conveyor.api.announcer import Announcer
 from conveyor.api.auth import Tokens
 from conveyor.api.defaults import DEFAULT_BODY_LIMIT
-from conveyor.api.routes import dlq, ops, pull, queues, schedules, tasks
+from conveyor.api.routes import dlq, ops, pull, queues, schedules, tasks, workflows
 from conveyor.api.schemas import ErrorOut
 from conveyor.app import Conveyor
 from conveyor.dashboard import mount as mount_dashboard
@@ -55,7 +55,7 @@ def create_api(
     api.state.conveyor = conveyor
     api.state.tokens = tokens or Tokens({})
     errors.install(api)
-    for module in (tasks, queues, dlq, pull, schedules, ops):
+    for module in (tasks, workflows, queues, dlq, pull, schedules, ops):
         api.include_router(module.router)
     mount_dashboard(api, conveyor, api.state.tokens.scopes_by_token, session_secret)
     api.add_middleware(errors.JsonBodies)

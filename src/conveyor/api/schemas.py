@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from conveyor.core.queue import QueueSettings
-from conveyor.core.task import Claimed, Task
+from conveyor.core.task import Claimed, Status, Task
+from conveyor.core.workflow import WorkflowView
 from conveyor.queue_yaml import LARGEST_WHOLE
 
 PriorityName = Literal["high", "normal", "low"]
@@ -138,6 +139,7 @@ class TaskOut(BaseModel):
     idempotency_key: str | None
     group: str | None = None
     concurrency_key: str | None = None
+    workflow_id: str | None = None
     created_at: datetime
     scheduled_at: datetime
     started_at: datetime | None
@@ -160,11 +162,45 @@ class TaskOut(BaseModel):
             idempotency_key=task.idempotency_key,
             group=task.group,
             concurrency_key=task.concurrency_key,
+            workflow_id=task.workflow_id,
             created_at=task.created_at,
             scheduled_at=task.run_at,
             started_at=task.started_at,
             finished_at=task.finished_at,
         )
+
+
+class WorkflowMemberOut(TaskOut):
+    parents: list[str]
+    """Ids of the members this one waits for, in the order their results are passed."""
+
+
+WorkflowStatus = Literal["running", "completed", "failed"]
+
+
+class WorkflowOut(BaseModel):
+    workflow_id: str
+    status: WorkflowStatus
+    """running while any member is unfinished; then completed if all completed, else
+    failed (some member failed for good or was cancelled)."""
+    counts: dict[str, int]
+    tasks: list[WorkflowMemberOut]
+
+    @classmethod
+    def of(cls, view: WorkflowView) -> WorkflowOut:
+        counts: dict[str, int] = {}
+        for task in view.tasks:
+            counts[task.status.value] = counts.get(task.status.value, 0) + 1
+        status: WorkflowStatus = "completed"
+        if any(not t.status.finished for t in view.tasks):
+            status = "running"
+        elif any(t.status is not Status.COMPLETED for t in view.tasks):
+            status = "failed"
+        members = [
+            WorkflowMemberOut(**TaskOut.of(t).model_dump(), parents=view.parents(t.id))
+            for t in view.tasks
+        ]
+        return cls(workflow_id=view.id, status=status, counts=counts, tasks=members)
 
 
 class TaskPage(BaseModel):

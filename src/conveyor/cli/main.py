@@ -11,6 +11,7 @@ from conveyor.cli.commands.schedules import schedules
 from conveyor.cli.commands.server import server
 from conveyor.cli.commands.tasks import dlq, enqueue, migrate, tasks
 from conveyor.cli.commands.worker import dev, worker
+from conveyor.cli.commands.workflows import workflows
 from conveyor.cli.render import errors
 from conveyor.errors import ConveyorError
 
@@ -21,7 +22,7 @@ def cli() -> None:
     """Conveyor: a durable task queue on SQLite or PostgreSQL."""
 
 
-for command in (worker, dev, server, enqueue, tasks, dlq, migrate, queues, schedules):
+for command in (worker, dev, server, enqueue, tasks, dlq, migrate, queues, schedules, workflows):
     cli.add_command(command)
 
 

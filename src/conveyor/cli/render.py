@@ -23,6 +23,7 @@ from rich.table import Table
 from conveyor.app import QueueInfo, ScheduleInfo
 from conveyor.core.queue import DURATIONS, QueueSettings
 from conveyor.core.task import RetryPolicy, Task
+from conveyor.core.workflow import WorkflowView
 
 # Piped output is read by scripts and people alike: do not squeeze it to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -62,6 +63,28 @@ def tasks_table(tasks: Sequence[Task], title: str = "tasks") -> None:
             f"{t.attempts}/{t.max_attempts}",
             _when(t.created_at),
             _when(t.run_at),
+        )
+    console.print(table)
+
+
+def workflow_table(view: WorkflowView) -> None:
+    """Members in enqueue order; `waits for` names parents by their row number."""
+    row_of = {t.id: str(n) for n, t in enumerate(view.tasks, 1)}
+    table = Table(title=f"workflow {view.id}")
+    for column in ("#", "id", "name", "status", "waits for", "attempts", "result / error"):
+        table.add_column(column, no_wrap=column == "id", overflow="fold")
+    for n, t in enumerate(view.tasks, 1):
+        outcome = json.dumps(t.result) if t.status == "completed" else ""
+        if t.errors:
+            outcome = str(t.errors[-1].get("error", ""))
+        table.add_row(
+            str(n),
+            t.id,
+            t.name,
+            _status(t),
+            ", ".join(row_of.get(p, p) for p in view.parents(t.id)),
+            f"{t.attempts}/{t.max_attempts}",
+            escape(outcome[:120]),
         )
     console.print(table)
 

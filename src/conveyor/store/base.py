@@ -14,11 +14,12 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
 from conveyor.core.workers import NewWorker, WorkerInfo
+from conveyor.core.workflow import WorkflowView
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,14 @@ class Store(Protocol):
 
     def now(self) -> datetime: ...
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
-        """Store all tasks atomically, in order; dedup on (queue, idempotency_key)."""
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
+        """Store all tasks atomically, in order; dedup on (queue, idempotency_key).
+
+        Tasks with `parents` wait for those earlier tasks of the batch (a workflow).
+        With `connection` (the caller's own sqlite3 or psycopg connection, on the same
+        database) the tasks are written in the caller's open transaction: they exist
+        only if it commits.
+        """
         ...
 
     def claim(
@@ -127,6 +134,14 @@ class Store(Protocol):
     ) -> builtins.list[QueueActivity]:
         """Per queue, the tasks that finished in the last `window_seconds`, counted per
         bucket of `bucket_seconds`, with processing-time percentiles; by queue name."""
+        ...
+
+    def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's members and edges; None when no member is stored."""
+        ...
+
+    def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
+        """A workflow's members by shown state (scheduled split out of queued)."""
         ...
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:

@@ -59,6 +59,7 @@ def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
         seq=row["seq"],
         group=row.get("group_key"),
         concurrency_key=row.get("concurrency_key"),
+        workflow_id=row.get("workflow_id"),
     )
 
 

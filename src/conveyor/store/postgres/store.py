@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import builtins
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
 
 from conveyor.core import payload
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
 from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
+from conveyor.core.workflow import WorkflowView
+from conveyor.errors import ConfigurationError
+from conveyor.store import workflows
 from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
@@ -76,11 +81,13 @@ class PostgresStore:
 
     # -- tasks, write --------------------------------------------------------------
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
         if not tasks:
             return []
-        news = [(str(uuid.uuid4()), new) for new in tasks]
-        return self._db.run(lambda conn: enqueue_tasks(conn, news), transaction=True)
+        if connection is not None:
+            # The caller's transaction: our NOTIFY is delivered only if it commits.
+            return enqueue_tasks(_callers(connection), tasks)
+        return self._db.run(lambda conn: enqueue_tasks(conn, tasks), transaction=True)
 
     def claim(
         self,
@@ -129,8 +136,16 @@ class PostgresStore:
         if not ids:
             return []
         rows = self._db.run(lambda conn: _update_and_notify(conn, query, params))
+        self._settle([row["id"] for row in rows if row.get("has_dependents")], params.get("now"))
         accepted = {row["id"] for row in rows}
         return list(dict.fromkeys(i for i in ids if i in accepted))
+
+    def _settle(self, parents: list[str], now: float | None, sweep: bool = False) -> None:
+        """Count finished parents against their dependents, in a transaction of its own:
+        the outcome has committed already, and if we crash first the reaper's sweep
+        (`sweep=True`) settles it."""
+        if parents or sweep:
+            self._db.run(lambda conn: _settle(conn, parents, now, sweep), transaction=True)
 
     def heartbeat(
         self, leases: Sequence[Lease], lease_seconds: float, now: float | None = None
@@ -178,6 +193,25 @@ class PostgresStore:
         more = len(rows) > limit
         return Page(tasks, str(tasks[-1].seq) if more and tasks else None)
 
+    def workflow(self, workflow_id: str) -> WorkflowView | None:
+        params = {"workflow_id": str(workflow_id)}
+
+        def read(conn: Conn) -> tuple[list[Row], list[Row]]:
+            return (
+                conn.execute(Q["workflow_tasks"], params).fetchall(),
+                conn.execute(Q["workflow_edges"], params).fetchall(),
+            )
+
+        tasks, edges = self._db.run(read, transaction=True)
+        if not tasks:
+            return None
+        pairs = [(row["parent_id"], row["child_id"]) for row in edges]
+        return WorkflowView(str(workflow_id), [task_of(row) for row in tasks], pairs)
+
+    def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
+        rows = self._execute(Q["workflow_counts"], {"workflow_id": str(workflow_id), "now": now})
+        return {row["state"]: row["n"] for row in rows}
+
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]:
         counts: dict[str, dict[str, int]] = {}
         ages: dict[str, float] = {}
@@ -204,8 +238,11 @@ class PostgresStore:
     # -- time ------------------------------------------------------------------------
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
+        """Also settles workflow parents whose outcome a crash left uncounted."""
         params = {"now": now, "limit": limit}
-        return len(self._db.run(lambda conn: _update_and_notify(conn, Q["reap_expired"], params)))
+        rows = self._db.run(lambda conn: _update_and_notify(conn, Q["reap_expired"], params))
+        self._settle([row["id"] for row in rows if row["has_dependents"]], now, sweep=True)
+        return len(rows)
 
     def prune(
         self,
@@ -220,7 +257,8 @@ class PostgresStore:
             "failed_seconds": failed_seconds,
             "limit": limit,
         }
-        return self._rowcount(Q["prune"], params)
+        rows = self._execute(Q["prune"], params)
+        return int(rows[0]["n"])
 
     def replay(
         self,
@@ -356,6 +394,32 @@ def _update_and_notify(conn: Conn, query: str, params: dict[str, Any]) -> list[R
     rows = conn.execute(query, params).fetchall()
     notify(conn, (row["queue"] for row in rows if row.get("due")))
     return rows
+
+
+def _settle(conn: Conn, parents: list[str], now: float | None, sweep: bool) -> None:
+    def run(name: str, params: dict[str, Any]) -> list[Row]:
+        return conn.execute(Q[name], params).fetchall()
+
+    due = workflows.settle(run, parents, now)
+    if sweep:
+        due += workflows.settle_stragglers(run, now)
+    notify(conn, due)
+
+
+def _callers(connection: Any) -> psycopg.Cursor[Any]:
+    """A cursor on the caller's own connection, checked to be inside a transaction."""
+    if not isinstance(connection, psycopg.Connection):
+        raise ConfigurationError(
+            f"connection= must be a psycopg (3) Connection for a PostgreSQL store, not "
+            f"{type(connection).__module__}.{type(connection).__qualname__}"
+        )
+    idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if connection.autocommit and idle:
+        raise ConfigurationError(
+            "connection= is in autocommit mode outside a transaction; use "
+            "`with conn.transaction():`, or the task would be committed on its own"
+        )
+    return connection.cursor(row_factory=dict_row)
 
 
 def _leases(leases: Iterable[Lease]) -> dict[str, list[Any]]:
