@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from conveyor import Conveyor, chord, group
+from tests.apps import sink as sink_app
 from tests.apps.sink import SinkFile
 from tests.dashboard.conftest import LAPTOP, PHONE, DevServer
 from tests.waiting import wait_until
@@ -148,6 +150,33 @@ def test_the_workers_and_schedules_pages_show_the_running_app(dev: DevServer, pa
     page.goto(dev.url + "/schedules")
     expect(page.locator("tbody tr")).to_contain_text("new-year")
     expect(page.locator("tbody tr")).to_contain_text("0 3 1 1 *")
+
+
+@SQLITE_ONLY
+def test_a_workflow_member_shows_the_graph_around_it(
+    dev: DevServer, page: Page, store_url: str, artifacts: Path
+) -> None:
+    producer = Conveyor(store_url)
+    add, collect = producer.task(sink_app.add), producer.task(sink_app.collect)
+    handle = chord(group([add.s(1, 2), add.s(3, 4)]), collect.s()).enqueue(producer)
+    first, _, callback = (t.id for t in handle.tasks)
+    producer.close()
+    wait_until(lambda: dev.status(callback) == "completed", message="the chord to finish")
+
+    page.goto(dev.url + f"/tasks/{first}")
+
+    graph = page.locator(".workflow")
+    expect(graph.locator(".layer")).to_have_count(2)
+    expect(graph.locator(".layer").nth(0).locator(".node")).to_have_count(2)
+    expect(graph.locator(".layer").nth(1).locator(".node")).to_have_attribute("data-task", callback)
+    expect(graph.locator(".node.current")).to_have_attribute("data-task", first)
+    expect(graph.locator(".around")).to_contain_text("nothing: it starts the workflow")
+    page.screenshot(path=artifacts / "task-workflow-light-laptop.png", full_page=True)
+
+    page.locator(f'.layer .node[data-task="{callback}"]').click()
+    expect(page).to_have_url(f"{dev.url}/tasks/{callback}")
+    expect(page.locator('pre[data-field="result"]')).to_have_text("[\n  3,\n  7\n]")
+    expect(page.locator(".workflow .around a.node")).to_have_count(2)
 
 
 @SQLITE_ONLY

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from conveyor.core.task import Task
 from conveyor.dashboard.context import Reading, Refusal
 from conveyor.dashboard.views import BUCKET_SECONDS, STATES, WINDOW_SECONDS, queue_rows
+from conveyor.dashboard.workflow_graph import LARGEST_DRAWN, Graph, graph_around
 from conveyor.errors import ConfigurationError, TaskNotFound
 
 router = APIRouter(include_in_schema=False)
@@ -94,7 +96,29 @@ def task(seen: Reading, task_id: str) -> Response:
         found = seen.app.get(task_id)
     except TaskNotFound as exc:
         raise Refusal(404, str(exc)) from None
-    return seen.page("task.html", nav="tasks", task=found, live=not found.status.finished)
+    graph, counts = _workflow_of(seen, found)
+    return seen.page(
+        "task.html",
+        nav="tasks",
+        task=found,
+        graph=graph,
+        workflow_counts=counts,
+        live=not found.status.finished,
+    )
+
+
+def _workflow_of(seen: Reading, task: Task) -> tuple[Graph | None, dict[str, int]]:
+    """The graph around a workflow member, or only the counts of a large workflow."""
+    if task.workflow_id is None:
+        return None, {}
+    counts = seen.app.workflow_counts(task.workflow_id)
+    if sum(counts.values()) > LARGEST_DRAWN:
+        return None, counts
+    try:
+        view = seen.app.workflow(task.workflow_id)
+    except TaskNotFound:
+        return None, counts  # pruned between the two reads
+    return graph_around(view, task.id), counts
 
 
 @router.get("/dead-letters")
