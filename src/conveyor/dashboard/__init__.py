@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 
 from fastapi import FastAPI, Request
@@ -18,8 +18,10 @@ from conveyor.app import Conveyor
 from conveyor.dashboard.auth.session import SessionCodec, session_secret
 from conveyor.dashboard.auth.viewer import Gatekeeper
 from conveyor.dashboard.context import Dashboard, Refusal, finish, render, viewer_of
+from conveyor.dashboard.recent import Recent
 from conveyor.dashboard.routes import actions, login, pages
 from conveyor.dashboard.templating import environment
+from conveyor.dashboard.views import BUCKET_SECONDS, WINDOW_SECONDS, Activity
 
 __all__ = ["mount"]
 
@@ -32,7 +34,10 @@ def mount(
 ) -> None:
     """Serve the dashboard from `api`; `secret` signs session cookies (see session.py)."""
     codec = SessionCodec(secret or session_secret())
-    api.state.dashboard = Dashboard(conveyor, Gatekeeper(codec, tokens), environment())
+    activity: Recent[Sequence[Activity]] = Recent(
+        lambda: conveyor.activity(WINDOW_SECONDS, BUCKET_SECONDS)
+    )
+    api.state.dashboard = Dashboard(conveyor, Gatekeeper(codec, tokens), environment(), activity)
     for module in (pages, actions, login):
         api.include_router(module.router)
     static = StaticFiles(directory=str(files("conveyor.dashboard") / "static"))

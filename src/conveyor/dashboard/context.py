@@ -7,6 +7,7 @@ and rendered as an HTML page by the handler `mount` installs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -20,6 +21,8 @@ from conveyor.app import Conveyor
 from conveyor.dashboard import csrf
 from conveyor.dashboard.auth.session import COOKIE, LIFETIME_SECONDS
 from conveyor.dashboard.auth.viewer import Gatekeeper, Viewer
+from conveyor.dashboard.recent import Recent
+from conveyor.dashboard.views import Activity
 
 SECURITY_HEADERS = {
     # Only our own script and style run: a payload that slipped through escaping
@@ -40,6 +43,7 @@ class Dashboard:
     conveyor: Conveyor
     gatekeeper: Gatekeeper
     env: Environment
+    activity: Recent[Sequence[Activity]]
 
 
 class Refusal(Exception):

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from conveyor.core.task import Task
 from conveyor.dashboard.context import Reading, Refusal
-from conveyor.dashboard.views import BUCKET_SECONDS, STATES, WINDOW_SECONDS, queue_rows
+from conveyor.dashboard.views import STATES, queue_rows
 from conveyor.dashboard.workflow_graph import LARGEST_DRAWN, Graph, graph_around
 from conveyor.errors import ConfigurationError, TaskNotFound
 
@@ -22,7 +22,7 @@ Text = Annotated[str, Query(max_length=200)]
 @router.get("/")
 def overview(seen: Reading) -> Response:
     app = seen.app
-    rows = queue_rows(app.queues(), app.activity(WINDOW_SECONDS, BUCKET_SECONDS))
+    rows = queue_rows(app.queues(), seen.dashboard.activity.get())
     return seen.page("overview.html", nav="overview", rows=rows, states=STATES, live=True)
 
 
