@@ -150,6 +150,7 @@ def test_the_workers_and_schedules_pages_show_the_running_app(dev: DevServer, pa
     page.goto(dev.url + "/schedules")
     expect(page.locator("tbody tr")).to_contain_text("new-year")
     expect(page.locator("tbody tr")).to_contain_text("0 3 1 1 *")
+    expect(page.locator("tbody tr")).to_contain_text("skip")
 
 
 @SQLITE_ONLY
