@@ -3,6 +3,7 @@ with real processes (a dead worker), and errors shown as pages."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from conveyor import Conveyor
@@ -62,3 +63,20 @@ def test_every_page_sends_a_content_security_policy(
         assert response.status_code == 200, path
         assert "script-src 'self'" in response.headers["content-security-policy"], path
         assert response.headers["x-frame-options"] == "DENY", path
+
+
+def test_the_task_list_pages_back_through_every_task(
+    app: Conveyor, start_server: StartServer
+) -> None:
+    app.enqueue_many([{"name": "job", "args": [i]} for i in range(60)])
+    client = start_server().client()
+
+    first = client.get("/tasks?queue=default").text
+    older = re.search(r'href="(/tasks\?[^"]*cursor=\d+)"', first)
+    assert older, "the first page links to older tasks"
+    second = client.get(older.group(1).replace("&amp;", "&")).text
+
+    shown = re.findall(r'href="/tasks/([0-9a-f-]+)"', first + second)
+    assert len(shown) == 60
+    assert len(set(shown)) == 60
+    assert "Older tasks" not in second

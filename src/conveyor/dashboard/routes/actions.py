@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from conveyor.dashboard.context import Acting, Refusal
+from conveyor.dashboard.context import Acting, Refusal, Seen
 from conveyor.errors import InvalidTransition, TaskNotFound
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +82,7 @@ def discard(seen: Acting) -> Response:
     return seen.redirect(f"/dead-letters?done=discarded&n={discarded}")
 
 
-def _bulk(seen: Acting) -> tuple[str, list[str]]:
+def _bulk(seen: Seen) -> tuple[str, list[str]]:
     assert seen.form is not None
     action = seen.form.get("action") or "replay"
     if action not in ("replay", "discard"):
