@@ -40,7 +40,7 @@ from conveyor.schedules import CronRule, schedule_of
 from conveyor.settings import resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
-from conveyor.store.base import Page, QueueStats, Store, TaskFilter
+from conveyor.store.base import Page, QueueActivity, QueueStats, Store, TaskFilter
 from conveyor.tasks import (
     EnqueueOptions,
     Registry,
@@ -423,15 +423,24 @@ class Conveyor:
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Page:
         if status is not None:
             status = _status(status)
         if not 1 <= limit <= 1000:
             raise ConfigurationError(f"limit must be between 1 and 1000, not {limit}")
-        return self.store.list(TaskFilter(queue, status, name), limit=limit, cursor=cursor)
+        return self.store.list(
+            TaskFilter(queue, status, name, idempotency_key), limit=limit, cursor=cursor
+        )
 
     def stats(self) -> list[QueueStats]:
         return self.store.stats()
+
+    def activity(
+        self, window_seconds: float = 3600.0, bucket_seconds: float = 300.0
+    ) -> list[QueueActivity]:
+        """Per queue, tasks finished recently per time bucket, and processing p50/p95."""
+        return self.store.activity(window_seconds, bucket_seconds)
 
     def queues(self) -> list[QueueInfo]:
         """Every queue that has tasks or settings, with counts by state."""
