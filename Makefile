@@ -41,6 +41,11 @@ format: $(STAMP) ## format and fix what ruff can
 	$(BIN)/ruff format src tests bench examples
 	$(BIN)/ruff check --fix src tests bench examples
 
+.PHONY: soak
+soak: $(STAMP) ## three workers race on a per-second cron schedule for 3 minutes (both backends)
+	CONVEYOR_CRON_SOAK_SECONDS=180 $(BIN)/pytest -q -p no:randomly \
+		tests/scheduler/test_cron.py -k three_workers_fire_each_second_once
+
 .PHONY: bench
 bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 	$(BIN)/python bench/throughput.py

@@ -15,17 +15,22 @@ from conveyor.errors import (
     UnknownTaskError,
 )
 from conveyor.push.signing import verify_signature
-from conveyor.tasks import TaskFunction, TaskHandle
+from conveyor.tasks import Signature, TaskFunction, TaskHandle
+from conveyor.workflows import Chain, Chord, Group, Workflow, chain, chord, group
 
 __all__ = [
     "BatchHandle",
+    "Chain",
+    "Chord",
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",
+    "Group",
     "InvalidTransition",
     "PayloadError",
     "Priority",
     "RetryPolicy",
+    "Signature",
     "Status",
     "StoreUnavailable",
     "Task",
@@ -35,5 +40,9 @@ __all__ = [
     "TaskHandle",
     "TaskNotFound",
     "UnknownTaskError",
+    "Workflow",
+    "chain",
+    "chord",
+    "group",
     "verify_signature",
 ]

@@ -15,9 +15,10 @@ from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
 from conveyor.batches import BatchHandle, ProgressCallback, enqueue_batch
 from conveyor.core import payload
-from conveyor.core.cron import Every, FireRule, Misfire, Schedule
+from conveyor.core.cron import Every, FireRule, Misfire, Schedule, ScheduleSpec
 from conveyor.core.queue import QueueSettings, coerce
 from conveyor.core.retry import retry_delay
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import (
     AttemptError,
     Claimed,
@@ -31,13 +32,15 @@ from conveyor.core.task import (
     Status,
     Task,
 )
+from conveyor.core.workers import WorkerInfo
+from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
-from conveyor.queue_yaml import QueueChange, load_queue_file, updated_settings
-from conveyor.schedules import CronRule
+from conveyor.queue_yaml import QueueChange, load_queue_document, updated_settings
+from conveyor.schedules import CronRule, schedule_of
 from conveyor.settings import resolve_push_allow, resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
-from conveyor.store.base import Page, QueueStats, Store, TaskFilter
+from conveyor.store.base import Page, QueueActivity, QueueStats, Store, TaskFilter
 from conveyor.tasks import (
     EnqueueOptions,
     Registry,
@@ -224,14 +227,60 @@ class Conveyor:
         return register
 
     def schedules(self, now: datetime | None = None) -> list[ScheduleInfo]:
-        """Each registered schedule with its next run after `now` (the store's clock)."""
+        """Each schedule, the app's (from code) and those stored, by name, with its next
+        run after `now` (the store's clock). A stored one named like one in code is
+        shadowed by it, as in the cron duty."""
         at = now or self.store.now()
-        return [ScheduleInfo(s, s.next_fire(at)) for s in self.registry.schedules()]
+        found = {s.name: ScheduleInfo(s, s.next_fire(at)) for s in self.registry.schedules()}
+        for spec in self.store.list_schedules():
+            if spec.name not in found:
+                schedule = schedule_of(spec)
+                found[spec.name] = ScheduleInfo(schedule, schedule.next_fire(at), stored=True)
+        return [found[name] for name in sorted(found)]
+
+    def set_schedule(
+        self,
+        name: str,
+        task: str,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        timezone: str = "UTC",
+        queue: str = "default",
+        args: Sequence[JSONValue] = (),
+        kwargs: Mapping[str, JSONValue] | None = None,
+        misfire: str | Misfire = Misfire.ONCE,
+    ) -> ScheduleInfo:
+        """Store a schedule (replacing one of that name): every node's cron duty fires it,
+        with no code needed, enqueueing `task` by name. For apps without Python on the
+        scheduling side; in Python, `@app.periodic` keeps schedules next to their code."""
+        seconds = every.total_seconds() if isinstance(every, timedelta) else every
+        spec = ScheduleSpec(
+            name=name,
+            task=task,
+            queue=queue,
+            cron=cron,
+            every=None if seconds is None else float(seconds),
+            timezone=timezone,
+            args=list(args),
+            kwargs=dict(kwargs or {}),
+            misfire=_misfire(misfire),
+        )
+        schedule = schedule_of(spec)
+        payload.check_arguments(task, spec.args, spec.kwargs)
+        self.store.set_schedules([spec])
+        return ScheduleInfo(schedule, schedule.next_fire(self.store.now()), stored=True)
+
+    def delete_schedule(self, name: str) -> None:
+        """Remove a stored schedule; `TaskNotFound` when none has that name."""
+        if not self.store.delete_schedules([name]):
+            raise TaskNotFound(f"no stored schedule is named {name!r}")
 
     # -- enqueue -----------------------------------------------------------------------
 
-    def submit(self, new: NewTask) -> TaskHandle:
-        [handle] = self._submit_many([new])
+    def submit(self, new: NewTask, connection: Any = None) -> TaskHandle:
+        """Enqueue one task; with `connection`, inside the caller's open transaction."""
+        [handle] = self.submit_many([new], connection)
         return handle
 
     async def asubmit(self, new: NewTask) -> TaskHandle:
@@ -239,9 +288,11 @@ class Conveyor:
         [done] = await self.astore.run(self.store.enqueue, [checked])
         return TaskHandle(self, done.task, done.created)
 
-    def _submit_many(self, news: Sequence[NewTask]) -> list[TaskHandle]:
+    def submit_many(self, news: Sequence[NewTask], connection: Any = None) -> list[TaskHandle]:
+        """Enqueue tasks in one transaction (the caller's, with `connection`)."""
         checked = [_checked(n) for n in news]
-        return [TaskHandle(self, e.task, e.created) for e in self.store.enqueue(checked)]
+        stored = self.store.enqueue(checked, connection=connection)
+        return [TaskHandle(self, e.task, e.created) for e in stored]
 
     def enqueue(
         self,
@@ -256,7 +307,8 @@ class Conveyor:
 
         >>> app.enqueue("add", args=[1, 2], priority="high")  # doctest: +SKIP
         """
-        return self.submit(self.new_task(name, args, kwargs, **options))
+        new = self.new_task(name, args, kwargs, **options)
+        return self.submit(new, options.get("connection"))
 
     def new_task(
         self,
@@ -275,7 +327,7 @@ class Conveyor:
         Items are signatures (`add.s(1, 2)`), `NewTask` values, or mappings with the
         keyword arguments of `enqueue` (`{"name": "add", "args": [1, 2]}`).
         """
-        return self._submit_many([self._to_new_task(item) for item in items])
+        return self.submit_many([self._to_new_task(item) for item in items])
 
     def map(
         self,
@@ -302,18 +354,15 @@ class Conveyor:
         [3, 7]
         """
         definition = self._by_name(task) if isinstance(task, str) else task.definition
-        return enqueue_batch(
-            self,
-            self._enqueue_chunk,
-            definition,
-            iterable,
-            TaskOptions.of(**options),
-            chunk_size,
-            on_progress,
-        )
+        checked = TaskOptions.of(**options)
 
-    def _enqueue_chunk(self, news: Sequence[NewTask]) -> list[str]:
-        return [e.task.id for e in self.store.enqueue([_checked(n) for n in news])]
+        def enqueue_chunk(news: Sequence[NewTask]) -> list[str]:
+            stored = self.store.enqueue([_checked(n) for n in news], connection=checked.connection)
+            return [e.task.id for e in stored]
+
+        return enqueue_batch(
+            self, enqueue_chunk, definition, iterable, checked, chunk_size, on_progress
+        )
 
     def _to_new_task(self, item: Enqueueable) -> NewTask:
         if isinstance(item, Signature):
@@ -349,6 +398,17 @@ class Conveyor:
             raise TaskNotFound(f"no task has id {task_id!r}")
         return task
 
+    def workflow(self, workflow_id: str) -> WorkflowView:
+        """A workflow's (or batch's) members, in enqueue order, and its edges."""
+        view = self.store.workflow(str(workflow_id))
+        if view is None:
+            raise TaskNotFound(f"no workflow has id {workflow_id!r}")
+        return view
+
+    def workflow_counts(self, workflow_id: str) -> dict[str, int]:
+        """A workflow's (or batch's) members by state."""
+        return self.store.workflow_counts(str(workflow_id))
+
     def cancel(self, task_id: str) -> Task:
         """Cancel a task that has not finished; a running one loses its lease."""
         if not self.store.cancel([str(task_id)]):
@@ -367,15 +427,24 @@ class Conveyor:
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Page:
         if status is not None:
             status = _status(status)
         if not 1 <= limit <= 1000:
             raise ConfigurationError(f"limit must be between 1 and 1000, not {limit}")
-        return self.store.list(TaskFilter(queue, status, name), limit=limit, cursor=cursor)
+        return self.store.list(
+            TaskFilter(queue, status, name, idempotency_key), limit=limit, cursor=cursor
+        )
 
     def stats(self) -> list[QueueStats]:
         return self.store.stats()
+
+    def activity(
+        self, window_seconds: float = 3600.0, bucket_seconds: float = 300.0
+    ) -> list[QueueActivity]:
+        """Per queue, tasks finished recently per time bucket, and processing p50/p95."""
+        return self.store.activity(window_seconds, bucket_seconds)
 
     def queues(self) -> list[QueueInfo]:
         """Every queue that has tasks or settings, with counts by state."""
@@ -385,6 +454,21 @@ class Conveyor:
             QueueInfo.of(stats.get(name), settings.get(name) or QueueSettings(name))
             for name in sorted(stats.keys() | settings.keys())
         ]
+
+    def workers(self) -> list[WorkerInfo]:
+        """Every registered worker, oldest first; `alive` is False once it missed three
+        heartbeats (killed or cut off) or after it stopped gracefully (`stopped_at`)."""
+        return self.store.list_workers()
+
+    def totals(self) -> list[QueueTotals]:
+        """Per queue, totals that only grow (enqueued, completed, failed, retried)."""
+        return self.store.totals()
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float]
+    ) -> list[ProcessingTimes]:
+        """How long tasks that finished in the last `window_seconds` ran, bucketed."""
+        return self.store.processing_times(window_seconds, buckets)
 
     def queue_info(self, name: str) -> QueueInfo:
         stats = next((s for s in self.store.stats() if s.queue == name), None)
@@ -426,15 +510,22 @@ class Conveyor:
         The whole file is read and checked first, against each queue's stored settings
         too; a `QueueFileError` lists every problem with its line and nothing is applied.
         Each queue named gets the settings the file gives; the rest keep their values.
+        The file's `cron:` schedules are stored too, replacing those of the same names.
         """
-        return self.apply_queue_changes(load_queue_file(path))
+        document = load_queue_document(path)
+        return self.apply_queue_changes(document.queues, document.schedules)
 
-    def apply_queue_changes(self, changes: Sequence[QueueChange]) -> list[QueueSettings]:
-        """Apply `load_queue_file`'s changes: all are checked before the first is stored."""
+    def apply_queue_changes(
+        self, changes: Sequence[QueueChange], schedules: Sequence[ScheduleSpec] = ()
+    ) -> list[QueueSettings]:
+        """Apply a queue file's changes: all are checked before the first is stored; then
+        its schedules (checked when the file was read)."""
         updated = updated_settings(changes, self.store.get_queue)
         self.check_push_targets(changes)
         for settings in updated:
             self.store.set_queue(settings)
+        if schedules:
+            self.store.set_schedules(schedules)
         return updated
 
     def check_push_targets(self, changes: Sequence[QueueChange]) -> None:
@@ -562,6 +653,15 @@ class ScheduleInfo:
 
     schedule: Schedule
     next_run: datetime
+    stored: bool = False
+    """True for a schedule kept in the store (queue file, HTTP), False for one in code."""
+
+
+def _misfire(value: str | Misfire) -> Misfire:
+    try:
+        return Misfire(value)
+    except ValueError:
+        raise ConfigurationError(f"misfire {value!r} is not one of 'once', 'skip'") from None
 
 
 def _fire_rule(cron: str | None, every: float | timedelta | None, timezone: str) -> FireRule:

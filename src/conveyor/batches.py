@@ -30,6 +30,8 @@ class BatchReader(Protocol):
 
     def get(self, task_id: str) -> Task: ...
 
+    def workflow_counts(self, workflow_id: str) -> dict[str, int]: ...
+
 
 EnqueueChunk = Callable[[Sequence[NewTask]], list[str]]
 """Checks and stores one chunk in one transaction; returns the ids in order."""
@@ -61,6 +63,7 @@ def enqueue_batch(
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigurationError(f"chunk_size must be a positive integer, not {chunk_size!r}")
     key = options.idempotency_key
+    batch_id = str(uuid.uuid4())
     packed = bytearray()
     count = 0
     it = iter(items)
@@ -72,8 +75,11 @@ def enqueue_batch(
         for offset, item in enumerate(chunk):
             args, kwargs = arguments(item)
             new = definition.new_task(args, kwargs, options)
-            if key is not None:
-                new = replace(new, idempotency_key=f"{key}:{count + offset}")
+            new = replace(
+                new,
+                workflow_id=batch_id,
+                idempotency_key=None if key is None else f"{key}:{count + offset}",
+            )
             news.append(new)
         try:
             ids = enqueue_chunk(news)
@@ -85,7 +91,7 @@ def enqueue_batch(
         count += len(ids)
         if on_progress is not None:
             on_progress(count)
-    return BatchHandle(reader, bytes(packed))
+    return BatchHandle(reader, bytes(packed), batch_id)
 
 
 class BatchHandle:
@@ -104,11 +110,7 @@ class BatchHandle:
         self._reader = reader
         self._ids = packed_ids
         self.id = batch_id or str(uuid.uuid4())
-        # Members [0, _settled) are known finished for good (completed or cancelled):
-        # progress() does not read them again.
-        self._settled = 0
-        self._settled_done = 0
-        self._settled_failed = 0
+        """The batch's workflow id: its members carry it, so progress is one query."""
 
     def __repr__(self) -> str:
         return f"BatchHandle(id={self.id!r}, total={len(self)})"
@@ -130,25 +132,12 @@ class BatchHandle:
 
     def progress(self) -> tuple[int, int, int]:
         """(done, failed, total): done counts completed members, failed those failed for
-        good or cancelled; the rest are still waiting, queued or running.
-
-        Reads each member not yet known finished from the store, one read per member.
+        good or cancelled; the rest are still waiting, queued or running. One query,
+        counting the members by state (members already pruned count as neither).
         """
-        done, failed = self._settled_done, self._settled_failed
-        prefix = True
-        for index in range(self._settled, len(self)):
-            status = self._reader.get(self.task_id(index)).status
-            if status is Status.COMPLETED:
-                done += 1
-            elif status in (Status.FAILED, Status.CANCELLED):
-                failed += 1
-            # A failed task can be replayed, so only completed and cancelled are final.
-            prefix = prefix and status in (Status.COMPLETED, Status.CANCELLED)
-            if prefix:
-                self._settled = index + 1
-                self._settled_done = done
-                self._settled_failed = failed
-        return done, failed, len(self)
+        counts = self._reader.workflow_counts(self.id)
+        failed = counts.get(Status.FAILED.value, 0) + counts.get(Status.CANCELLED.value, 0)
+        return counts.get(Status.COMPLETED.value, 0), failed, len(self)
 
     def wait(
         self, timeout: float | None = None, poll: float = 0.05, return_exceptions: bool = False

@@ -34,6 +34,18 @@ Choices, documented in the README too:
   HTTP targets are.
 - A file changes only the settings it names; `key: null` (or `~`) clears one back to its
   default. Queues the file does not name are left alone.
+
+A top-level `cron:` list (the entries of App Engine's cron.yaml, naming a task instead of
+a URL) defines schedules kept in the store:
+
+    cron:
+    - name: nightly-report       # optional: the task's name
+      task: report
+      schedule: "0 3 * * *"      # five cron fields, or "every 30 seconds" / "every 5 minutes"
+      timezone: Europe/Berlin    # default UTC
+      queue: reports             # default: default
+      kwargs: {format: pdf}      # or args: [...]
+      misfire: once              # or skip
 """
 
 from __future__ import annotations
@@ -48,11 +60,13 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.limits import parse_duration, parse_rate
 from conveyor.core.queue import QueueSettings, coerce
 from conveyor.core.target import Target
 from conveyor.core.task import Priority
 from conveyor.errors import ConfigurationError
+from conveyor.schedules import schedule_of
 
 LARGEST_WHOLE = 2_147_483_647
 """The largest count a setting may hold: every store keeps these in a 32-bit integer."""
@@ -89,6 +103,13 @@ CONVEYOR_KEYS = (
 """Conveyor's own keys of a queue entry, named as the settings they set."""
 
 SETTING_KEYS = frozenset([*ENTRY_KEYS, *CONVEYOR_KEYS])
+CRON_KEYS = ("name", "task", "schedule", "timezone", "queue", "args", "kwargs", "misfire")
+IGNORED_CRON_KEYS = ("description", "url", "target", "retry_parameters")
+_EVERY = re.compile(
+    r"^every\s+([0-9]+(?:\.[0-9]+)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)$"
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
 IGNORED_ENTRY_KEYS = ("mode", "target", "acl")
 IGNORED_TOP_KEYS = ("total_storage_limit", "application", "resume_paused_queues")
 
@@ -155,9 +176,22 @@ class QueueChange:
     """Setting name → (line, key as the file spells it), for reporting problems."""
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDocument:
+    """Everything a queue file defines: queue settings and stored schedules."""
+
+    queues: list[QueueChange]
+    schedules: list[ScheduleSpec]
+
+
 def load_queue_file(path: str | os.PathLike[str]) -> list[QueueChange]:
     """Every queue the file defines, with its settings checked; raises `QueueFileError`
     naming every problem (file, line, key) when any is found."""
+    return load_queue_document(path).queues
+
+
+def load_queue_document(path: str | os.PathLike[str]) -> QueueDocument:
+    """The queues and the `cron:` schedules of a file, all checked (`QueueFileError`)."""
     file = os.fspath(path)
     try:
         with open(file, "rb") as stream:
@@ -165,11 +199,16 @@ def load_queue_file(path: str | os.PathLike[str]) -> list[QueueChange]:
     except OSError as exc:
         problem = Problem(file, None, "", f"cannot read: {exc.strerror}")
         raise QueueFileError(file, [problem]) from None
-    return parse_queue_yaml(data, file)
+    return parse_queue_document(data, file)
 
 
 def parse_queue_yaml(data: str | bytes, file: str = "queue.yaml") -> list[QueueChange]:
     """`load_queue_file` for text already read; `file` is the name problems give."""
+    return parse_queue_document(data, file).queues
+
+
+def parse_queue_document(data: str | bytes, file: str = "queue.yaml") -> QueueDocument:
+    """`load_queue_document` for text already read."""
     reader = _Reader(file, yaml.SafeLoader(data))
     try:
         changes = reader.read()
@@ -177,7 +216,7 @@ def parse_queue_yaml(data: str | bytes, file: str = "queue.yaml") -> list[QueueC
         reader.loader.dispose()
     if reader.problems:
         raise QueueFileError(file, sorted(reader.problems, key=lambda p: p.line or 0))
-    return changes
+    return QueueDocument(changes, reader.schedules)
 
 
 def updated_settings(
@@ -212,6 +251,7 @@ class _Reader:
         self.file = file
         self.loader = loader
         self.problems: list[Problem] = []
+        self.schedules: list[ScheduleSpec] = []
 
     def problem(self, node: Node | int | None, key: str, message: str) -> None:
         line = node if isinstance(node, int) or node is None else node.start_mark.line + 1
@@ -240,10 +280,12 @@ class _Reader:
         for key, key_node, value in self.pairs(root, ""):
             if key == "queue":
                 changes = self.queues(key_node, value)
+            elif key == "cron":
+                self.schedules = self.cron(key_node, value)
             elif key in IGNORED_TOP_KEYS:
                 self.check_ignored(key, key_node, value)
             else:
-                self.unknown(key_node, key, ["queue", *IGNORED_TOP_KEYS])
+                self.unknown(key_node, key, ["queue", "cron", *IGNORED_TOP_KEYS])
         return changes
 
     def queues(self, key_node: Node, node: Node) -> list[QueueChange]:
@@ -414,6 +456,62 @@ class _Reader:
         except ConfigurationError as exc:
             self.problem(*_attribute(str(exc), name, line, origins))
 
+    # -- cron entries ---------------------------------------------------------------------
+
+    def cron(self, key_node: Node, node: Node) -> list[ScheduleSpec]:
+        if _is_null(node):
+            return []
+        if not isinstance(node, SequenceNode):
+            self.problem(key_node, "cron", "must be a list of schedules ('- task: ...')")
+            return []
+        specs: list[ScheduleSpec] = []
+        seen: dict[str, int] = {}
+        for entry in node.value:
+            spec = self.cron_entry(entry)
+            if spec is None:
+                continue
+            line = entry.start_mark.line + 1
+            if spec.name in seen:
+                self.problem(
+                    line,
+                    "name",
+                    f"schedule {spec.name!r} is already defined on line {seen[spec.name]}",
+                )
+                continue
+            seen[spec.name] = line
+            specs.append(spec)
+        return specs
+
+    def cron_entry(self, node: Node) -> ScheduleSpec | None:
+        if not isinstance(node, MappingNode):
+            self.problem(node, "cron", "each entry must be a mapping such as '- task: report'")
+            return None
+        values: dict[str, Any] = {}
+        for key, key_node, value in self.pairs(node, "cron."):
+            if key in ("args", "kwargs"):
+                values[key] = self.json_value(key, key_node, value)
+            elif key in CRON_KEYS:
+                values[key] = self.scalar(key, key_node, value)
+            elif key not in IGNORED_CRON_KEYS:
+                self.unknown(key_node, key, [*CRON_KEYS, *IGNORED_CRON_KEYS])
+        if any(v is _MISSING for v in values.values()):
+            return None
+        try:
+            spec = _schedule_spec(values)
+            schedule_of(spec)
+        except (ConfigurationError, _Invalid) as exc:
+            self.problem(node, "cron", str(exc))
+            return None
+        return spec
+
+    def json_value(self, key: str, key_node: Node, node: Node) -> Any:
+        wanted = SequenceNode if key == "args" else MappingNode
+        if not isinstance(node, wanted):
+            kind = "a list" if key == "args" else "a mapping"
+            self.problem(key_node, key, f"must be {kind}")
+            return _MISSING
+        return self.loader.construct_object(node, deep=True)
+
     # -- shapes ------------------------------------------------------------------------
 
     def pairs(self, node: MappingNode, prefix: str) -> list[tuple[str, Node, Node]]:
@@ -481,6 +579,31 @@ class _Reader:
 
 
 # -- values ----------------------------------------------------------------------------
+
+
+def _schedule_spec(values: dict[str, Any]) -> ScheduleSpec:
+    """A schedule from a `cron:` entry's values; `_Invalid` says what is missing."""
+    task, when = values.get("task"), values.get("schedule")
+    if not isinstance(task, str) or not task:
+        raise _Invalid("every schedule needs 'task', the name of the task to enqueue")
+    if not isinstance(when, str) or not when.strip():
+        raise _Invalid(f"schedule of {task!r} needs 'schedule': '0 3 * * *' or 'every 5 minutes'")
+    every = _EVERY.match(when.strip().lower())
+    misfire = values.get("misfire") or "once"
+    if misfire not in ("once", "skip"):
+        raise _Invalid(f"misfire {misfire!r} must be once or skip")
+    return ScheduleSpec(
+        name=str(values.get("name") or task),
+        task=task,
+        queue=str(values.get("queue") or "default"),
+        cron=None if every else when.strip(),
+        every=float(every.group(1)) * _UNIT_SECONDS[every.group(2)[0]] if every else None,
+        timezone=str(values.get("timezone") or "UTC"),
+        args=list(values.get("args") or []),
+        kwargs=dict(values.get("kwargs") or {}),
+        misfire=Misfire(misfire),
+    )
+
 
 _MISSING: Any = object()
 _ZERO: Any = object()

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from conveyor.core.cron import Every, FireRule, Schedule, ScheduleSpec
+from conveyor.core.task import NewTask
 from conveyor.errors import ConfigurationError
 
-__all__ = ["CronRule", "zone"]
+__all__ = ["CronRule", "schedule_of", "zone"]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -61,3 +63,23 @@ class CronRule:
 
     def describe(self) -> str:
         return f"cron {self.expression!r} ({self.timezone})"
+
+
+def schedule_of(spec: ScheduleSpec) -> Schedule:
+    """The schedule a stored spec describes; a ConfigurationError names what is wrong."""
+    where = f"schedule {spec.name!r}"
+    if not spec.name or not spec.task or not spec.queue:
+        raise ConfigurationError(f"{where}: name, task and queue must be non-empty")
+    if (spec.cron is None) == (spec.every is None):
+        raise ConfigurationError(f"{where}: give exactly one of cron and every")
+    rule: FireRule
+    try:
+        if spec.cron is not None:
+            rule = CronRule(spec.cron, spec.timezone)
+        else:
+            zone(spec.timezone)
+            rule = Every(float(spec.every or 0))
+    except (ConfigurationError, ValueError) as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+    template = NewTask(spec.task, spec.queue, list(spec.args), dict(spec.kwargs))
+    return Schedule(spec.name, rule, template, spec.misfire, spec.timezone)

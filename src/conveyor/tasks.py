@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
 
 from conveyor.core.cron import Schedule
-from conveyor.core.task import JSONValue, NewTask, Priority, RetryPolicy, Status, Task
+from conveyor.core.task import (
+    JSONValue,
+    NewTask,
+    ParentFailure,
+    Priority,
+    RetryPolicy,
+    Status,
+    Task,
+)
 from conveyor.errors import (
     ConfigurationError,
     TaskCancelled,
@@ -30,7 +38,7 @@ R = TypeVar("R")
 class Producer(Protocol):
     """What a TaskFunction and a TaskHandle need of their Conveyor."""
 
-    def submit(self, new: NewTask) -> TaskHandle: ...
+    def submit(self, new: NewTask, connection: Any = None) -> TaskHandle: ...
 
     async def asubmit(self, new: NewTask) -> TaskHandle: ...
 
@@ -51,6 +59,8 @@ class EnqueueOptions(TypedDict, total=False):
     timeout: float | None
     group: str | None
     concurrency_key: str | None
+    on_parent_failure: str | ParentFailure
+    connection: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,10 @@ class TaskOptions:
     timeout: float | None = None
     group: str | None = None
     concurrency_key: str | None = None
+    on_parent_failure: ParentFailure = ParentFailure.CANCEL
+    """For a workflow member: what to do when a parent fails for good or is cancelled."""
+    connection: Any = field(default=None, compare=False, repr=False)
+    """The caller's own open database connection: enqueue inside its transaction."""
 
     @classmethod
     def of(cls, **options: Unpack[EnqueueOptions]) -> TaskOptions:
@@ -85,6 +99,8 @@ class TaskOptions:
             timeout=options.get("timeout"),
             group=options.get("group"),
             concurrency_key=options.get("concurrency_key"),
+            on_parent_failure=_parent_failure(options.get("on_parent_failure", "cancel")),
+            connection=options.get("connection"),
         )
 
 
@@ -123,20 +139,36 @@ class TaskDefinition:
             idempotency_key=options.idempotency_key,
             group=options.group,
             concurrency_key=options.concurrency_key,
+            on_parent_failure=options.on_parent_failure,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """A task with its arguments, not yet enqueued: `add.s(1, 2)`."""
+    """A task with its arguments, not yet enqueued: `add.s(1, 2)`.
+
+    In a workflow a signature receives its parent's result as its first argument (the
+    list of results after a group); an immutable one (`add.si(1, 2)`) receives nothing.
+    """
 
     definition: TaskDefinition
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     options: TaskOptions = TaskOptions()
+    immutable: bool = False
+    producer: Producer | None = field(default=None, compare=False, repr=False)
 
     def new_task(self) -> NewTask:
         return self.definition.new_task(self.args, self.kwargs, self.options)
+
+    def enqueue(self) -> TaskHandle:
+        """Enqueue this one task on the app it came from."""
+        if self.producer is None:
+            raise ConfigurationError(
+                f"signature of {self.definition.name!r} belongs to no app; "
+                "enqueue it with app.enqueue_many([...])"
+            )
+        return self.producer.submit(self.new_task(), self.options.connection)
 
 
 class TaskHandle:
@@ -195,7 +227,9 @@ def _outcome(task: Task) -> JSONValue:
     if task.status is Status.COMPLETED:
         return task.result
     if task.status is Status.CANCELLED:
-        raise TaskCancelled(f"task {task.id} ({task.name}) was cancelled", task_id=task.id)
+        last = task.errors[-1]["error"] if task.errors else ""
+        why = f" ({last})" if last.startswith("cancelled: ") else ""
+        raise TaskCancelled(f"task {task.id} ({task.name}) was cancelled{why}", task_id=task.id)
     last = task.errors[-1]["error"] if task.errors else "no error recorded"
     raise TaskFailed(
         f"task {task.id} ({task.name}) failed after {task.attempts} attempt(s): {last}",
@@ -214,14 +248,23 @@ class BoundTask(Generic[P, R]):
         self._options = options
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
-        return self._producer.submit(self.definition.new_task(args, kwargs, self._options))
+        new = self.definition.new_task(args, kwargs, self._options)
+        return self._producer.submit(new, self._options.connection)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
         new = self.definition.new_task(args, kwargs, self._options)
+        if self._options.connection is not None:
+            # The caller's connection is not ours to use from another thread.
+            return self._producer.submit(new, self._options.connection)
         return await self._producer.asubmit(new)
 
     def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature:
-        return Signature(self.definition, args, dict(kwargs), self._options)
+        """A signature: this task and its arguments, for workflows and `enqueue_many`."""
+        return Signature(self.definition, args, dict(kwargs), self._options, False, self._producer)
+
+    def si(self, *args: P.args, **kwargs: P.kwargs) -> Signature:
+        """An immutable signature: in a workflow it does not receive its parent's result."""
+        return Signature(self.definition, args, dict(kwargs), self._options, True, self._producer)
 
 
 class TaskFunction(BoundTask[P, R]):
@@ -239,9 +282,21 @@ class TaskFunction(BoundTask[P, R]):
         """This task with enqueue options: `add.options(delay=30, priority="high")`.
 
         Options: queue, priority, delay (seconds), run_at (an aware datetime),
-        idempotency_key, max_attempts, timeout, group, concurrency_key.
+        idempotency_key, max_attempts, timeout, group, concurrency_key,
+        on_parent_failure ("cancel" or "run", for workflow members) and connection
+        (your own open sqlite3 or psycopg connection: the task is written in its
+        transaction and exists only if that commits).
         """
         return BoundTask(self._producer, self.definition, TaskOptions.of(**options))
+
+
+def _parent_failure(value: str | ParentFailure) -> ParentFailure:
+    try:
+        return ParentFailure(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"on_parent_failure {value!r} is not one of 'cancel', 'run'"
+        ) from None
 
 
 def check_delay(delay: float) -> float:

@@ -105,10 +105,33 @@ def not_json(key: str) -> object:
     return {key}
 
 
+def add(x: int, y: int) -> int:
+    """A workflow step: receives the previous result as `x` in a chain."""
+    record("run", f"add:{x}:{y}")
+    return x + y
+
+
+def collect(values: list[object], key: str = "collect") -> list[object]:
+    """A chord callback: records one run under `key` and returns what it was given."""
+    record("run", key)
+    return values
+
+
+def held(value: int, gate: str) -> int:
+    """A workflow member that waits for `gate`, then returns `value`."""
+    record("run", f"held:{value}")
+    wait_for_gate(gate)
+    return value
+
+
+def noop() -> None:
+    """Does nothing and leaves no trace: load for tests of throughput and retention."""
+
+
 def build(url: str | None = None) -> Conveyor:
     """A fresh app with every test task registered on it."""
     app = Conveyor(url)
-    for plain in (run, arun, block, ablock, nap):
+    for plain in (run, arun, block, ablock, nap, add, collect, held, noop):
         app.task(plain)
     app.task(max_attempts=3, min_backoff=0.05, max_backoff=0.1)(explode)
     app.task(timeout=0.3, max_attempts=1)(overrun)

@@ -319,3 +319,20 @@ def test_schedules_list_shows_each_schedule_with_its_next_run(run: Run) -> None:
     assert "tick" in result.output
     assert "every 1s" in result.output
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", result.output)
+
+
+def test_workflows_show_lists_members_with_what_they_wait_for(run: Run, app: Conveyor) -> None:
+    from conveyor import chain
+
+    @app.task
+    def step(n: int) -> int:
+        return n
+
+    handle = chain(step.s(1), step.s()).enqueue()
+
+    output = ok(run("workflows", "show", handle.id))
+
+    assert handle.tasks[0].id in output and handle.tasks[1].id in output
+    rows = [line for line in output.splitlines() if " step " in line]
+    assert "queued" in rows[0] and "waiting" in rows[1]
+    assert rows[1].split("│")[5].strip() == "1"

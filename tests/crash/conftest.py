@@ -107,9 +107,11 @@ def start_worker(
         lease: float = 5.0,
         grace: float = 5.0,
         reap_interval: float = 0.5,
+        prune_interval: float = 60.0,
         queues: str = "default",
     ) -> WorkerProcess:
         options = [
+            f"--prune-interval={prune_interval}",
             f"--concurrency={concurrency}",
             f"--lease={lease}",
             f"--grace={grace}",

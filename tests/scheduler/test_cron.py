@@ -116,7 +116,7 @@ def test_periodic_refuses_bad_schedules(tmp_path: Path) -> None:
         app.periodic(cron="every minute")(job)
     with pytest.raises(ConfigurationError, match="unknown timezone"):
         app.periodic(cron="* * * * *", timezone="Mars/Olympus")(job)
-    with pytest.raises(ConfigurationError, match="positive"):
+    with pytest.raises(ConfigurationError, match=r"every must be a number of seconds from 0\.1"):
         app.periodic(every=0)(job)
     app.periodic(every=timedelta(seconds=30))(job)
     with pytest.raises(ConfigurationError, match="already registered"):
@@ -206,10 +206,12 @@ def test_two_nodes_racing_store_each_tick_once(app: Conveyor, store_url: str) ->
     assert keys == [tick_key("tick", at(s)) for s in range(98, 110)]
 
 
-def test_workers_and_servers_run_the_cron_duty_only_with_schedules(app: Conveyor) -> None:
+def test_workers_and_servers_always_run_the_cron_duty_for_stored_schedules(
+    app: Conveyor,
+) -> None:
     with_schedules = default_duties(WorkerConfig(), app.registry.schedules())
     assert [d.name for d in with_schedules] == ["cron", "reaper", "pruner"]
-    assert [d.name for d in default_duties(WorkerConfig())] == ["reaper", "pruner"]
+    assert [d.name for d in default_duties(WorkerConfig())] == ["cron", "reaper", "pruner"]
 
 
 def test_schedules_list_their_next_run(app: Conveyor) -> None:
@@ -221,6 +223,12 @@ def test_schedules_list_their_next_run(app: Conveyor) -> None:
 # -- real processes --------------------------------------------------------------------
 
 
+SOAK_SECONDS = float(os.environ.get("CONVEYOR_CRON_SOAK_SECONDS", "6"))
+"""How long three nodes race on a per-second schedule: short in `make test`, three
+minutes in `make soak`."""
+
+
+@pytest.mark.timeout(SOAK_SECONDS + 60)
 def test_three_workers_fire_each_second_once(store_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "CONVEYOR_URL": store_url}
     logs = [tmp_path / f"worker-{i}.log" for i in range(3)]
@@ -235,7 +243,11 @@ def test_three_workers_fire_each_second_once(store_url: str, tmp_path: Path) -> 
     try:
         wait_until(lambda: len(ticks_in(store)) >= 1, timeout=15, message="the first tick")
         began = time.monotonic()
-        wait_until(lambda: time.monotonic() - began >= 6, timeout=10, interval=0.2)
+        wait_until(
+            lambda: time.monotonic() - began >= SOAK_SECONDS,
+            timeout=SOAK_SECONDS + 5,
+            interval=0.2,
+        )
         tasks = ticks_in(store)
     finally:
         for worker in workers:
@@ -250,4 +262,4 @@ def test_three_workers_fire_each_second_once(store_url: str, tmp_path: Path) -> 
     gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(fired)}
     logs_text = "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
     assert gaps == {1.0}, logs_text
-    assert len(fired) >= 6, logs_text
+    assert len(fired) >= SOAK_SECONDS, logs_text

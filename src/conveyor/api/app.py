@@ -11,17 +11,28 @@ from conveyor.api import errors
 from conveyor.api.announcer import Announcer
 from conveyor.api.auth import Tokens
 from conveyor.api.defaults import DEFAULT_BODY_LIMIT
-from conveyor.api.routes import dlq, ops, pull, queues, schedules, tasks
+from conveyor.api.routes import dlq, metrics, ops, pull, queues, schedules, tasks, workflows
 from conveyor.api.schemas import ErrorOut
 from conveyor.app import Conveyor
+from conveyor.dashboard import mount as mount_dashboard
+from conveyor.metrics import metrics_registry
 
 
 def create_api(
     conveyor: Conveyor,
     tokens: Tokens | None = None,
     body_limit: int = DEFAULT_BODY_LIMIT,
+    *,
+    metrics_public: bool = False,
+    session_secret: bytes | None = None,
 ) -> FastAPI:
-    """The HTTP service over one Conveyor; the caller owns the Conveyor's lifetime."""
+    """The HTTP service over one Conveyor; the caller owns the Conveyor's lifetime.
+
+    `/metrics` asks for the `read` scope when tokens are configured, unless
+    `metrics_public` opens it to scrapers without credentials. The dashboard is served at
+    `/`; `session_secret` signs its session cookies (default: CONVEYOR_SESSION_SECRET,
+    else random per process).
+    """
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -48,9 +59,12 @@ def create_api(
     )
     api.state.conveyor = conveyor
     api.state.tokens = tokens or Tokens({})
+    api.state.metrics = metrics_registry(conveyor)
+    api.state.metrics_public = metrics_public
     errors.install(api)
-    for module in (tasks, queues, dlq, pull, schedules, ops):
+    for module in (tasks, workflows, queues, dlq, pull, schedules, ops, metrics):
         api.include_router(module.router)
+    mount_dashboard(api, conveyor, api.state.tokens.scopes_by_token, session_secret)
     api.add_middleware(errors.JsonBodies)
     api.add_middleware(errors.BodyLimit, limit=body_limit)
     return api

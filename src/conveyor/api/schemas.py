@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from conveyor.core.queue import QueueSettings
-from conveyor.core.task import Claimed, Task
+from conveyor.core.task import Claimed, Status, Task
+from conveyor.core.workflow import WorkflowView
 from conveyor.queue_yaml import LARGEST_WHOLE
 
 PriorityName = Literal["high", "normal", "low"]
@@ -138,6 +139,7 @@ class TaskOut(BaseModel):
     idempotency_key: str | None
     group: str | None = None
     concurrency_key: str | None = None
+    workflow_id: str | None = None
     created_at: datetime
     scheduled_at: datetime
     started_at: datetime | None
@@ -160,11 +162,45 @@ class TaskOut(BaseModel):
             idempotency_key=task.idempotency_key,
             group=task.group,
             concurrency_key=task.concurrency_key,
+            workflow_id=task.workflow_id,
             created_at=task.created_at,
             scheduled_at=task.run_at,
             started_at=task.started_at,
             finished_at=task.finished_at,
         )
+
+
+class WorkflowMemberOut(TaskOut):
+    parents: list[str]
+    """Ids of the members this one waits for, in the order their results are passed."""
+
+
+WorkflowStatus = Literal["running", "completed", "failed"]
+
+
+class WorkflowOut(BaseModel):
+    workflow_id: str
+    status: WorkflowStatus
+    """running while any member is unfinished; then completed if all completed, else
+    failed (some member failed for good or was cancelled)."""
+    counts: dict[str, int]
+    tasks: list[WorkflowMemberOut]
+
+    @classmethod
+    def of(cls, view: WorkflowView) -> WorkflowOut:
+        counts: dict[str, int] = {}
+        for task in view.tasks:
+            counts[task.status.value] = counts.get(task.status.value, 0) + 1
+        status: WorkflowStatus = "completed"
+        if any(not t.status.finished for t in view.tasks):
+            status = "running"
+        elif any(t.status is not Status.COMPLETED for t in view.tasks):
+            status = "failed"
+        members = [
+            WorkflowMemberOut(**TaskOut.of(t).model_dump(), parents=view.parents(t.id))
+            for t in view.tasks
+        ]
+        return cls(workflow_id=view.id, status=status, counts=counts, tasks=members)
 
 
 class TaskPage(BaseModel):
@@ -295,10 +331,33 @@ class ScheduleOut(BaseModel):
     misfire: Literal["once", "skip"]
     when: str
     next_run_at: datetime
+    stored: bool = False
+    """True for a schedule kept in the store (PUT, queue file), False for one in code."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
 
 
 class ScheduleList(BaseModel):
     schedules: list[ScheduleOut]
+
+
+class ScheduleIn(Strict):
+    """A stored schedule: `cron` (five fields, read in `timezone`) or `every_seconds`."""
+
+    task: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    cron: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    every_seconds: float | None = Field(default=None, ge=0.1, le=366 * 86400)
+    timezone: str = Field(default="UTC", max_length=100, pattern=NO_NUL)
+    queue: str = Field(default="default", min_length=1, max_length=200, pattern=NO_NUL)
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    misfire: Literal["once", "skip"] = "once"
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ScheduleIn:
+        if (self.cron is None) == (self.every_seconds is None):
+            raise ValueError("give exactly one of cron and every_seconds")
+        return self
 
 
 class ReplayIn(Strict):

@@ -12,6 +12,8 @@ from conveyor.cli.commands.schedules import schedules
 from conveyor.cli.commands.server import server
 from conveyor.cli.commands.tasks import dlq, enqueue, migrate, tasks
 from conveyor.cli.commands.worker import dev, worker
+from conveyor.cli.commands.workers import top, workers
+from conveyor.cli.commands.workflows import workflows
 from conveyor.cli.render import errors
 from conveyor.errors import ConveyorError
 
@@ -22,7 +24,21 @@ def cli() -> None:
     """Conveyor: a durable task queue on SQLite or PostgreSQL."""
 
 
-for command in (worker, dev, server, dispatcher, enqueue, tasks, dlq, migrate, queues, schedules):
+for command in (
+    worker,
+    dev,
+    server,
+    dispatcher,
+    enqueue,
+    tasks,
+    dlq,
+    migrate,
+    queues,
+    schedules,
+    workflows,
+    workers,
+    top,
+):
     cli.add_command(command)
 
 

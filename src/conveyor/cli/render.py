@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -24,6 +26,8 @@ from conveyor.app import QueueInfo, ScheduleInfo
 from conveyor.core.queue import DURATIONS, QueueSettings
 from conveyor.core.target import Target
 from conveyor.core.task import RetryPolicy, Task
+from conveyor.core.workers import WorkerInfo, WorkerState
+from conveyor.core.workflow import WorkflowView
 
 # Piped output is read by scripts and people alike: do not squeeze it to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -63,6 +67,28 @@ def tasks_table(tasks: Sequence[Task], title: str = "tasks") -> None:
             f"{t.attempts}/{t.max_attempts}",
             _when(t.created_at),
             _when(t.run_at),
+        )
+    console.print(table)
+
+
+def workflow_table(view: WorkflowView) -> None:
+    """Members in enqueue order; `waits for` names parents by their row number."""
+    row_of = {t.id: str(n) for n, t in enumerate(view.tasks, 1)}
+    table = Table(title=f"workflow {view.id}")
+    for column in ("#", "id", "name", "status", "waits for", "attempts", "result / error"):
+        table.add_column(column, no_wrap=column == "id", overflow="fold")
+    for n, t in enumerate(view.tasks, 1):
+        outcome = json.dumps(t.result) if t.status == "completed" else ""
+        if t.errors:
+            outcome = str(t.errors[-1].get("error", ""))
+        table.add_row(
+            str(n),
+            t.id,
+            t.name,
+            _status(t),
+            ", ".join(row_of.get(p, p) for p in view.parents(t.id)),
+            f"{t.attempts}/{t.max_attempts}",
+            escape(outcome[:120]),
         )
     console.print(table)
 
@@ -284,11 +310,128 @@ def settings_changes_table(
 
 def schedules_table(schedules: Sequence[ScheduleInfo]) -> None:
     table = Table(title="schedules")
-    for column in ("name", "task", "queue", "when", "misfire", "next run (UTC)"):
+    for column in ("name", "task", "queue", "when", "misfire", "next run (UTC)", "from"):
         table.add_column(column)
     for info in schedules:
         s = info.schedule
         table.add_row(
-            s.name, s.task, s.queue, escape(s.rule.describe()), str(s.misfire), _when(info.next_run)
+            escape(s.name),
+            escape(s.task),
+            escape(s.queue),
+            escape(s.rule.describe()),
+            str(s.misfire),
+            _when(info.next_run),
+            "store" if info.stored else "code",
         )
     console.print(table)
+
+
+WORKER_STYLE = {WorkerState.ALIVE: "green", WorkerState.DEAD: "red", WorkerState.STOPPED: "dim"}
+
+
+def span_text(seconds: float) -> str:
+    """`4.2s`, `5m 3s`, `2h 5m`, `3d 4h`: a span as people read it at a glance.
+
+    >>> span_text(3725)
+    '1h 2m'
+    """
+    whole = int(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{whole // 60}m {whole % 60}s"
+    if seconds < 86400:
+        return f"{whole // 3600}h {whole % 3600 // 60}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600}h"
+
+
+def _ago(value: datetime, now: datetime) -> str:
+    return f"{span_text(max(0.0, (now - value).total_seconds()))} ago"
+
+
+def workers_view(workers: Sequence[WorkerInfo], now: datetime | None = None) -> Table:
+    """Every registered worker: where it runs, what it consumes, how busy, alive or not."""
+    at = now or datetime.now(UTC)
+    table = Table(title="workers")
+    for column in ("id", "host", "pid", "queues", "in flight", "started (UTC)", "last seen"):
+        table.add_column(column, overflow="fold")
+    table.add_column("state")
+    for w in workers:
+        style = WORKER_STYLE[w.state]
+        table.add_row(
+            escape(w.id),
+            escape(w.host),
+            str(w.pid),
+            escape(",".join(w.queues)),
+            f"{w.in_flight}/{w.concurrency}",
+            _when(w.started_at),
+            _ago(w.last_seen, at),
+            f"[{style}]{w.state}[/{style}]",
+        )
+    return table
+
+
+def workers_table(workers: Sequence[WorkerInfo]) -> None:
+    console.print(workers_view(workers))
+
+
+TOP_STATES = ("queued", "scheduled", "running", "completed", "failed")
+
+
+def _top_queues(queues: Sequence[QueueInfo], workers: Sequence[WorkerInfo]) -> Table:
+    table = Table(title="queues")
+    table.add_column("queue", overflow="fold")
+    for state in TOP_STATES:
+        table.add_column(state, justify="right")
+    table.add_column("oldest queued", justify="right")
+    table.add_column("workers", justify="right")
+    table.add_column("paused")
+    alive = [w for w in workers if w.alive]
+    for q in queues:
+        table.add_row(
+            escape(q.name),
+            *(str(q.counts.get(state, 0)) for state in TOP_STATES),
+            _age(q.oldest_queued_age),
+            str(sum(1 for w in alive if q.name in w.queues)),
+            "[yellow]yes[/yellow]" if q.paused else "no",
+        )
+    return table
+
+
+def _without_password(url: str) -> str:
+    """postgresql://user:secret@host/db → postgresql://user@host/db"""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
+
+
+TopRead = Callable[[], tuple[Sequence[QueueInfo], Sequence[WorkerInfo]]]
+
+
+def top_frame(read: TopRead, url: str) -> RenderableType:
+    """One frame of `conveyor top`; a store that does not answer is shown, not raised."""
+    now = datetime.now(UTC)
+    header = f"[bold]conveyor top[/bold]  {escape(_without_password(url))}  {_when(now)} UTC"
+    try:
+        queues, workers = read()
+    except Exception as exc:
+        return Group(header, f"[red]store unavailable:[/red] {escape(str(exc))}")
+    alive = sum(1 for w in workers if w.alive)
+    summary = f"{alive} worker(s) alive, {len(workers) - alive} dead or stopped"
+    return Group(header, summary, _top_queues(queues, workers), workers_view(workers, now))
+
+
+def top(read: TopRead, url: str, interval: float, once: bool) -> None:
+    """Print one frame, or redraw every `interval` seconds until Ctrl-C."""
+    if once:
+        console.print(top_frame(read, url))
+        return
+    try:
+        with Live(top_frame(read, url), console=console, screen=False, auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(top_frame(read, url), refresh=True)
+    except KeyboardInterrupt:
+        return

@@ -59,11 +59,13 @@ async def serve(
     body_limit: int = DEFAULT_BODY_LIMIT,
     worker: Worker | None = None,
     dispatcher: Dispatcher | None = None,
+    *,
+    metrics_public: bool = False,
 ) -> None:
     """Serve the API until SIGTERM/SIGINT, with `worker` beside it, or else with the
     leader duties (reaper, pruner) of its own: foreign workers' leases must expire too.
     A `dispatcher` beside it delivers push queues' tasks and stops with the server."""
-    api = create_api(app, tokens, body_limit)
+    api = create_api(app, tokens, body_limit, metrics_public=metrics_public)
     config = uvicorn.Config(api, host=host, port=port, log_config=None, access_log=False)
     server = _Server(config)
     loop = asyncio.get_running_loop()

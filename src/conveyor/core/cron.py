@@ -16,14 +16,19 @@ once, however many were missed; `Misfire.SKIP` drops them. On-time ticks always 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from conveyor.core.task import NewTask
+from conveyor.core.task import JSONValue, NewTask
 
-__all__ = ["Every", "FireRule", "Misfire", "Schedule", "due_ticks", "tick_key"]
+__all__ = ["Every", "FireRule", "Misfire", "Schedule", "ScheduleSpec", "due_ticks", "tick_key"]
+
+
+MIN_EVERY = 0.1
+"""Seconds: the cron duty looks every 0.5 s, so shorter periods only bunch ticks up."""
+MAX_EVERY = 366 * 86400.0
 
 
 class Misfire(StrEnum):
@@ -63,8 +68,11 @@ class Every:
     seconds: float
 
     def __post_init__(self) -> None:
-        if not (self.seconds > 0 and math.isfinite(self.seconds)):
-            raise ValueError(f"every must be a positive number of seconds, not {self.seconds!r}")
+        if not (MIN_EVERY <= self.seconds <= MAX_EVERY):
+            raise ValueError(
+                f"every must be a number of seconds from {MIN_EVERY:g} to {MAX_EVERY:.0f}, "
+                f"not {self.seconds!r}"
+            )
 
     def latest_at_or_before(self, at: datetime) -> datetime:
         n = math.floor(at.timestamp() / self.seconds)
@@ -103,6 +111,26 @@ class Schedule:
     def tick(self, fire_at: datetime) -> NewTask:
         """The task for one tick, carrying the tick's deterministic idempotency key."""
         return replace(self.template, idempotency_key=tick_key(self.name, fire_at))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """A schedule kept in the store (from a queue file or the HTTP API), not in code.
+
+    Exactly one of `cron` (five fields, read in `timezone`) and `every` (seconds) is set.
+    Every node's cron duty fires stored schedules next to those of its own app; the task
+    is enqueued by name with the queue's defaults, so no node needs its code.
+    """
+
+    name: str
+    task: str
+    queue: str = "default"
+    cron: str | None = None
+    every: float | None = None
+    timezone: str = "UTC"
+    args: list[JSONValue] = field(default_factory=list)
+    kwargs: dict[str, JSONValue] = field(default_factory=dict)
+    misfire: Misfire = Misfire.ONCE
 
 
 def tick_key(name: str, fire_at: datetime) -> str:

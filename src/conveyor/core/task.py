@@ -34,6 +34,23 @@ class Status(StrEnum):
 FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
+class ParentFailure(StrEnum):
+    """What a workflow member does when one of its parents fails for good or is cancelled."""
+
+    CANCEL = "cancel"
+    RUN = "run"
+    """Run anyway once every parent finished; a failed parent's result is None."""
+
+
+class PassResults(StrEnum):
+    """How a workflow member receives its parents' results, as its first argument."""
+
+    ONE = "one"
+    """The single parent's result (a chain link)."""
+    ALL = "all"
+    """A list of every parent's result, in parent order (a chord callback)."""
+
+
 class Priority(IntEnum):
     """Lower values are claimed first; the names are the public spelling."""
 
@@ -89,6 +106,11 @@ class NewTask:
     """Tasks of one group run one at a time, in enqueue order."""
     concurrency_key: str | None = None
     """Counted against the queue's `max_per_key`."""
+    workflow_id: str | None = None
+    parents: tuple[int, ...] = ()
+    """Positions of earlier tasks of the same enqueue this one waits for."""
+    pass_results: PassResults | None = None
+    on_parent_failure: ParentFailure = ParentFailure.CANCEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +158,7 @@ class Task:
     seq: int = 0
     group: str | None = None
     concurrency_key: str | None = None
+    workflow_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from conveyor.core.cron import Schedule, due_ticks
+from conveyor.errors import ConfigurationError
+from conveyor.schedules import schedule_of
 from conveyor.store.base import Store
 
 log = logging.getLogger("conveyor.scheduler")
@@ -36,7 +38,9 @@ __all__ = ["Cron"]
 
 @dataclass(frozen=True, slots=True)
 class Cron:
-    """Fires the ticks of `schedules` that are due by the store's clock."""
+    """Fires the ticks due by the store's clock: of `schedules` (the app's, from code) and
+    of the schedules stored in the store, read each round. A stored schedule with the name
+    of one in code is left to the code's."""
 
     schedules: tuple[Schedule, ...]
     interval: float = 0.5
@@ -46,13 +50,26 @@ class Cron:
 
     def run_once(self, store: Store, now: float | None = None) -> int:
         at = store.now() if now is None else datetime.fromtimestamp(now, tz=UTC)
+        schedules = [*self.schedules, *self._stored(store)]
         news = []
-        for schedule in self.schedules:
+        for schedule in schedules:
             last = self._offered.get(schedule.name)
             ticks = due_ticks(schedule.rule, last, at, schedule.misfire, self.grace)
             news += [schedule.tick(t) for t in ticks]
         created = sum(e.created for e in store.enqueue(news)) if news else 0
         # Recorded only after the enqueue committed: a failed round is offered again.
-        for schedule in self.schedules:
+        for schedule in schedules:
             self._offered[schedule.name] = at
         return created
+
+    def _stored(self, store: Store) -> list[Schedule]:
+        ours = {s.name for s in self.schedules}
+        found = []
+        for spec in store.list_schedules():
+            if spec.name in ours:
+                continue
+            try:
+                found.append(schedule_of(spec))
+            except ConfigurationError as exc:  # stored by an older version, say
+                log.warning("skipping stored schedule %r: %s", spec.name, exc)
+        return found

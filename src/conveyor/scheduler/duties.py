@@ -56,15 +56,19 @@ class Reaper:
 
 @dataclass(frozen=True, slots=True)
 class Pruner:
-    """Deletes finished tasks past retention, in small batches that never hold long locks."""
+    """Deletes finished tasks past retention, in small batches that never hold long locks,
+    and forgets workers that stopped or died longer than `worker_retention` ago, so the
+    registry stays as small as the fleet."""
 
     interval: float = 60.0
     completed_retention: float = 7 * 86400.0
     failed_retention: float = 30 * 86400.0
+    worker_retention: float = 86400.0
     batch: int = 500
     name: str = "pruner"
 
     def run_once(self, store: Store, now: float | None = None) -> int:
+        store.prune_workers(self.worker_retention, now)
         total = 0
         while (
             n := store.prune(self.completed_retention, self.failed_retention, now, self.batch)

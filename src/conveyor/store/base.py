@@ -14,10 +14,14 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from conveyor.core.cron import ScheduleSpec
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Status, Task
+from conveyor.core.workers import NewWorker, WorkerInfo
+from conveyor.core.workflow import WorkflowView
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class TaskFilter:
     queue: str | None = None
     status: Status | None = None
     name: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,22 @@ class QueueStats:
     """Seconds since the oldest claimable task became due; None when nothing waits."""
 
 
+@dataclass(frozen=True, slots=True)
+class QueueActivity:
+    """Tasks of one queue that finished in a recent window, for the dashboard's charts.
+
+    `completed[i]` and `failed[i]` count the tasks that finished in bucket `i` of the
+    window, oldest bucket first. The percentiles are nearest-rank over the processing
+    seconds (`finished_at - started_at`) of the completed ones; None when none completed.
+    """
+
+    queue: str
+    completed: list[int]
+    failed: list[int]
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+
+
 class Store(Protocol):
     """What every backend provides. See `tests/store/` for the contract."""
 
@@ -59,8 +80,14 @@ class Store(Protocol):
 
     def now(self) -> datetime: ...
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
-        """Store all tasks atomically, in order; dedup on (queue, idempotency_key)."""
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
+        """Store all tasks atomically, in order; dedup on (queue, idempotency_key).
+
+        Tasks with `parents` wait for those earlier tasks of the batch (a workflow).
+        With `connection` (the caller's own sqlite3 or psycopg connection, on the same
+        database) the tasks are written in the caller's open transaction: they exist
+        only if it commits.
+        """
         ...
 
     def claim(
@@ -103,6 +130,30 @@ class Store(Protocol):
         ...
 
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]: ...
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        """Per queue, the tasks that finished in the last `window_seconds`, counted per
+        bucket of `bucket_seconds`, with processing-time percentiles; by queue name."""
+        ...
+
+    def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's members and edges; None when no member is stored."""
+        ...
+
+    def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
+        """A workflow's members by shown state (scheduled split out of queued)."""
+
+    def totals(self) -> builtins.list[QueueTotals]:
+        """Per queue, totals that only grow: enqueued, completed, failed, failed attempts."""
+        ...
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        """How long tasks that finished in the last `window_seconds` ran, bucketed."""
+        ...
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
         """Expired leases go back to queued, or to failed when attempts are used up."""
@@ -153,6 +204,37 @@ class Store(Protocol):
 
     def list_queues(self) -> builtins.list[QueueSettings]:
         """Every queue with stored settings, by name."""
+        ...
+
+    def set_schedules(self, schedules: Sequence[ScheduleSpec]) -> None:
+        """Store schedules in one transaction, replacing those of the same names."""
+        ...
+
+    def delete_schedules(self, names: Sequence[str]) -> builtins.list[str]:
+        """Remove stored schedules; return the names that were there."""
+        ...
+
+    def list_schedules(self) -> builtins.list[ScheduleSpec]:
+        """Every stored schedule, by name."""
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        """Add a running worker to the registry (again, if it was there: it runs anew)."""
+        ...
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        """Record a live worker's beat; False when it is not registered (pruned, stopped)."""
+        ...
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        """Mark a worker stopped: it stopped gracefully and is not dead."""
+        ...
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        """Every registered worker, oldest first, alive or dead at the store's clock."""
+        ...
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        """Delete workers stopped or last seen more than `retention_seconds` ago."""
         ...
 
     def close(self) -> None: ...

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conveyor.core import payload
+from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.queue import QueueSettings
 from conveyor.core.target import Target
 from conveyor.core.task import Priority, RetryPolicy, Status, Task
@@ -60,6 +61,7 @@ def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
         seq=row["seq"],
         group=row.get("group_key"),
         concurrency_key=row.get("concurrency_key"),
+        workflow_id=row.get("workflow_id"),
     )
 
 
@@ -91,6 +93,34 @@ def queue_params(settings: QueueSettings) -> dict[str, Any]:
     values["target_headers"] = payload.dumps(dict(target.headers)) if target else None
     values["target_deadline"] = target.deadline if target else None
     return values
+
+
+def schedule_from_row(row: Mapping[str, Any]) -> ScheduleSpec:
+    return ScheduleSpec(
+        name=row["name"],
+        task=row["task"],
+        queue=row["queue"],
+        cron=row["cron"],
+        every=row["every"],
+        timezone=row["timezone"],
+        args=_json(row["args"]),
+        kwargs=_json(row["kwargs"]),
+        misfire=Misfire(row["misfire"]),
+    )
+
+
+def schedule_params(spec: ScheduleSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "task": spec.task,
+        "queue": spec.queue,
+        "cron": spec.cron,
+        "every": spec.every,
+        "timezone": spec.timezone,
+        "args": payload.dumps(spec.args),
+        "kwargs": payload.dumps(spec.kwargs),
+        "misfire": spec.misfire.value,
+    }
 
 
 # What a task gets when neither it nor its queue says otherwise.

@@ -24,3 +24,6 @@ class WorkerConfig:
             raise ConfigurationError(f"lease_seconds must be positive, not {self.lease_seconds}")
         if self.grace_seconds < 0:
             raise ConfigurationError(f"grace_seconds must not be negative: {self.grace_seconds}")
+        for name in ("reap_interval", "prune_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive, not {getattr(self, name)}")

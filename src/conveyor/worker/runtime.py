@@ -38,6 +38,7 @@ from conveyor.tasks import Registry
 from conveyor.worker import signals
 from conveyor.worker.config import WorkerConfig
 from conveyor.worker.executor import Executor, HandlerExecutor, Outcome
+from conveyor.worker.presence import Presence
 
 log = logging.getLogger("conveyor.worker")
 
@@ -95,6 +96,13 @@ class Worker:
             if duties is not None
             else default_duties(self.config, registry.schedules())
         )
+        self.presence = Presence(
+            self.astore,
+            self.worker_id,
+            self.queues,
+            self.config.concurrency,
+            heartbeat_seconds=self.config.lease_seconds / 3,
+        )
         self._inflight: dict[str, InFlight] = {}
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._slot_free = asyncio.Event()
@@ -143,6 +151,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self.presence.leave()
             self._handlers.close()
             self.astore.close()
             if handle_signals:
@@ -259,6 +268,8 @@ class Worker:
                 log.warning(
                     "outcome refused: the lease was lost (reaped or cancelled)", extra=fields
                 )
+            elif isinstance(outcome, Completion):
+                log.debug("task completed", extra=fields)
             elif isinstance(outcome, Failure):
                 final = outcome.retry_delay is None
                 log.warning(
@@ -271,8 +282,14 @@ class Worker:
     # -- leases --------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
+        """Beat the registry, then extend leases, every third of the shortest lease; the
+        registry is told a beat every `lease_seconds / 3`, which this never exceeds."""
         shortest: float | None = None
         while True:
+            try:
+                await self.presence.beat(len(self._inflight))
+            except Exception as exc:
+                log.error("store unavailable while reporting this worker alive (%s)", exc)
             if shortest is None:
                 shortest = await self._shortest_queue_lease()
             span = self.config.lease_seconds if shortest is None else shortest
@@ -353,10 +370,9 @@ class Worker:
 
 
 def default_duties(config: WorkerConfig, schedules: Sequence[Schedule] = ()) -> list[Duty]:
-    """Reaper and pruner; and the cron duty when the app has schedules."""
-    cron: list[Duty] = [Cron(tuple(schedules))] if schedules else []
+    """Cron (the app's schedules and those stored), reaper and pruner."""
     return [
-        *cron,
+        Cron(tuple(schedules)),
         Reaper(interval=config.reap_interval),
         Pruner(
             interval=config.prune_interval,

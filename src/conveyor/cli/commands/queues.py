@@ -20,7 +20,12 @@ from conveyor.cli.render import (
 from conveyor.core.limits import parse_duration, parse_rate
 from conveyor.core.queue import QueueSettings
 from conveyor.errors import ConfigurationError
-from conveyor.queue_yaml import LARGEST_WHOLE, QueueFileError, load_queue_file, updated_settings
+from conveyor.queue_yaml import (
+    LARGEST_WHOLE,
+    QueueFileError,
+    load_queue_document,
+    updated_settings,
+)
 
 
 def _parsed(parse: Callable[[str], float]) -> Callable[..., float | None]:
@@ -207,13 +212,14 @@ def queues_apply(file: str, dry_run: bool, url: str | None, push_allow: str | No
     is checked first, and nothing is applied unless all of it is valid."""
     app = client(url, push_allow)
     try:
-        changes = load_queue_file(file)
+        document = load_queue_document(file)
+        changes = document.queues
         before = [app.queue_settings(change.name) for change in changes]
         if dry_run:
             after = updated_settings(changes, app.queue_settings)
             app.check_push_targets(changes)
         else:
-            after = app.apply_queue_changes(changes)
+            after = app.apply_queue_changes(changes, document.schedules)
     except QueueFileError as exc:
         for problem in exc.problems:
             errors.print(str(problem), markup=False, highlight=False, soft_wrap=True)
@@ -223,6 +229,10 @@ def queues_apply(file: str, dry_run: bool, url: str | None, push_allow: str | No
         ) from None
     title = "queue settings (dry run: nothing applied)" if dry_run else "queue settings applied"
     settings_changes_table(list(zip(before, after, strict=True)), title=title)
+    if document.schedules:
+        verb = "would store" if dry_run else "stored"
+        names = ", ".join(spec.name for spec in document.schedules)
+        console.print(f"schedules {verb}: {names}", markup=False, highlight=False)
     for change in changes:
         if change.ignored:
             console.print(

@@ -46,6 +46,13 @@ from conveyor.settings import resolve_push_allow, resolve_url
     show_default=True,
     help="Deliver push queues' tasks from this process too (see `conveyor dispatcher`).",
 )
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    envvar="CONVEYOR_METRICS_PUBLIC",
+    help="Serve /metrics without a token even when tokens are configured "
+    "(env CONVEYOR_METRICS_PUBLIC).",
+)
 @with_log_options
 def server(
     url: str | None,
@@ -57,6 +64,7 @@ def server(
     body_limit: int,
     push_allow: str | None,
     with_dispatcher: bool,
+    metrics_public: bool,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -76,6 +84,10 @@ def server(
     console.print(f"conveyor server on http://{host}:{port} (docs at /docs), store {app.url}")
     try:
         push = Dispatcher(app.store, app.push_allow) if with_dispatcher else None
-        asyncio.run(serve(app, host, port, parsed, body_limit, dispatcher=push))
+        asyncio.run(
+            serve(
+                app, host, port, parsed, body_limit, dispatcher=push, metrics_public=metrics_public
+            )
+        )
     finally:
         app.close()

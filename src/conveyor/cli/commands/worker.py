@@ -79,6 +79,12 @@ def _exit_past_stuck_threads() -> None:
     show_default=True,
     help="Seconds between sweeps for expired leases.",
 )
+@click.option(
+    "--prune-interval",
+    default=60.0,
+    show_default=True,
+    help="Seconds between deletions of finished tasks past their queue's retention.",
+)
 @with_log_options
 def worker(
     app_spec: str,
@@ -88,6 +94,7 @@ def worker(
     lease_seconds: float,
     grace_seconds: float,
     reap_interval: float,
+    prune_interval: float,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -98,6 +105,7 @@ def worker(
         lease_seconds=lease_seconds,
         grace_seconds=grace_seconds,
         reap_interval=reap_interval,
+        prune_interval=prune_interval,
     )
     app = load_app(app_spec)
     if url:

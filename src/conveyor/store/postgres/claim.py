@@ -67,18 +67,23 @@ def claim_limited(conn: Conn, params: dict[str, Any], limited: list[str]) -> lis
     clock = store_clock(conn, params["now"])
     states = _states_of(conn, locked, clock)
     heads: list[tuple[int, int, str]] = []
+    throttled: list[str] = []
     for queue, state in states.items():
         allowed = state.allowance(params["limit"])
-        if allowed <= 0:
-            continue
+        held_back = allowed < params["limit"]
         query = Q["claim_candidates"]
-        wanted = {"queue": queue, "now": clock, "limit": allowed}
+        # One more than allowed when a limit holds the queue back: whether it held a due
+        # task back, which /metrics counts as a throttled claim.
+        wanted = {"queue": queue, "now": clock, "limit": allowed + held_back}
         if state.settings.max_per_key is not None:
             query = Q["claim_candidates_per_key"]
             wanted["max_per_key"] = state.settings.max_per_key
-        heads.extend(
-            (r["priority"], r["seq"], queue) for r in conn.execute(query, wanted).fetchall()
-        )
+        found = conn.execute(query, wanted).fetchall()
+        if len(found) > allowed:
+            throttled.append(queue)
+        heads.extend((r["priority"], r["seq"], queue) for r in found[:allowed])
+    if throttled:
+        conn.execute(Q["count_throttled"], {"queues": throttled})
     claimed: list[Claimed] = []
     plain = [q for q in params["queues"] if q not in limited]
     if plain:

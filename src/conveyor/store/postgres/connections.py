@@ -40,6 +40,8 @@ RECONNECT_SECONDS = 10.0
 bounds how long the pool stays cold after PostgreSQL comes back."""
 
 Conn = psycopg.Connection[DictRow]
+Executor = psycopg.Connection[DictRow] | psycopg.Cursor[DictRow]
+"""Where statements run: a pooled connection, or a cursor on a caller's connection."""
 T = TypeVar("T")
 
 

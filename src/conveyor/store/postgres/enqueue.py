@@ -13,8 +13,9 @@ from typing import Any
 from conveyor.core import payload
 from conveyor.core.task import NewTask, Status, Task
 from conveyor.errors import StoreUnavailable
+from conveyor.store import workflows
 from conveyor.store.base import Enqueued
-from conveyor.store.postgres.connections import RETRIES, Conn
+from conveyor.store.postgres.connections import RETRIES, Executor
 from conveyor.store.postgres.listen import notify
 from conveyor.store.postgres.queries import Q, task_of
 from conveyor.store.rows import DEFAULTS
@@ -23,38 +24,45 @@ BATCH_ROWS = 5000
 """Rows per INSERT in a bulk enqueue; all chunks share one transaction."""
 
 
-def enqueue_tasks(conn: Conn, news: Sequence[tuple[str, NewTask]]) -> list[Enqueued]:
-    """Insert, then look up the tasks that already held an idempotency key.
+def enqueue_tasks(conn: Executor, tasks: Sequence[NewTask]) -> list[Enqueued]:
+    """Insert, then look up the tasks that already held an idempotency key; then the
+    edges of a workflow (whose members carry no idempotency keys, so all are created).
 
     The lookup runs in a fresh statement snapshot, so it sees a row another transaction
     committed while our INSERT waited on it. If that row was pruned in between, our key
     is free again: insert those tasks once more.
     """
+    graph = workflows.plan(tasks)
+    news = list(zip(graph.ids, tasks, graph.has_dependents, strict=True))
     created: dict[str, Task] = {}
     existing: dict[tuple[str, str | None], Task] = {}
-    pending = list(news)
+    pending = news
     for _ in range(RETRIES):
         created.update(_insert(conn, pending))
-        existing.update(_existing(conn, [n for i, n in pending if i not in created]))
+        existing.update(_existing(conn, [n for i, n, _ in pending if i not in created]))
         pending = [
-            (i, n)
-            for i, n in pending
+            (i, n, d)
+            for i, n, d in pending
             if i not in created and (n.queue, n.idempotency_key) not in existing
         ]
         if not pending:
             break
     else:
         raise StoreUnavailable("an idempotency key kept changing hands during enqueue")
+    if graph.edges:
+        parents, children, positions = zip(*graph.edges, strict=True)
+        params = {"parents": parents, "children": children, "positions": positions}
+        conn.execute(Q["add_dependencies"], {k: list(v) for k, v in params.items()})
     notify(conn, (t.queue for t in created.values() if t.status is Status.QUEUED))
     return [
         Enqueued(created[i], True)
         if i in created
         else Enqueued(existing[(n.queue, n.idempotency_key)], False)
-        for i, n in news
+        for i, n, _ in news
     ]
 
 
-def _insert(conn: Conn, news: Sequence[tuple[str, NewTask]]) -> dict[str, Task]:
+def _insert(conn: Executor, news: Sequence[tuple[str, NewTask, bool]]) -> dict[str, Task]:
     created: dict[str, Task] = {}
     for start in range(0, len(news), BATCH_ROWS):
         rows = conn.execute(Q["enqueue"], _enqueue_params(news[start : start + BATCH_ROWS]))
@@ -64,7 +72,7 @@ def _insert(conn: Conn, news: Sequence[tuple[str, NewTask]]) -> dict[str, Task]:
     return created
 
 
-def _existing(conn: Conn, news: Sequence[NewTask]) -> dict[tuple[str, str | None], Task]:
+def _existing(conn: Executor, news: Sequence[NewTask]) -> dict[tuple[str, str | None], Task]:
     if not news:
         return {}
     params = {
@@ -78,7 +86,7 @@ def _existing(conn: Conn, news: Sequence[NewTask]) -> dict[tuple[str, str | None
     return found
 
 
-def _enqueue_params(news: Sequence[tuple[str, NewTask]]) -> dict[str, Any]:
+def _enqueue_params(news: Sequence[tuple[str, NewTask, bool]]) -> dict[str, Any]:
     """The batch as one JSON document: `json.dumps` in C beats adapting 14 arrays."""
     rows = [
         {
@@ -98,7 +106,8 @@ def _enqueue_params(news: Sequence[tuple[str, NewTask]]) -> dict[str, Any]:
             "idempotency_key": new.idempotency_key,
             "group_key": new.group,
             "concurrency_key": new.concurrency_key,
+            **workflows.columns(new, has_dependents),
         }
-        for task_id, new in news
+        for task_id, new, has_dependents in news
     ]
     return {"tasks": payload.dumps(rows), **DEFAULTS}

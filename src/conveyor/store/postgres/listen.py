@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from conveyor.errors import StoreUnavailable
-from conveyor.store.postgres.connections import Conn, oneline
+from conveyor.store.postgres.connections import Executor, oneline
 from conveyor.store.postgres.queries import Q
 
 CHANNEL = "conveyor"
@@ -29,7 +29,7 @@ READ_SLICE = 0.5
 """Longest single read of the listener: close() waits for a reader to let go of it."""
 
 
-def notify(conn: Conn, queues: Iterable[str]) -> None:
+def notify(conn: Executor, queues: Iterable[str]) -> None:
     distinct = sorted(set(queues))
     if distinct:
         conn.execute(Q["notify"], {"queues": distinct})

@@ -17,9 +17,9 @@
 INSERT INTO conveyor_tasks (
     id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
     max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
-    concurrency_key
+    concurrency_key, workflow_id, waiting_on, pass_results, on_parent_failure, has_dependents
 )
-SELECT n.id, n.name, n.queue, 'queued',
+SELECT n.id, n.name, n.queue, CASE WHEN n.waiting_on > 0 THEN 'waiting' ELSE 'queued' END,
        coalesce(n.priority, q.priority, %(default_priority)s),
        n.args, n.kwargs,
        coalesce(n.max_attempts, q.max_attempts, %(default_max_attempts)s),
@@ -28,15 +28,18 @@ SELECT n.id, n.name, n.queue, 'queued',
        coalesce(n.max_doublings, q.max_doublings, %(default_max_doublings)s),
        n.timeout, now(),
        coalesce(to_timestamp(n.run_at), now() + n.delay * interval '1 second'),
-       n.idempotency_key, n.group_key, n.concurrency_key
+       n.idempotency_key, n.group_key, n.concurrency_key, n.workflow_id,
+       n.waiting_on, n.pass_results, n.on_parent_failure, n.has_dependents
 FROM ROWS FROM (json_to_recordset(%(tasks)s::json) AS (
     id text, name text, queue text, priority integer, args jsonb, kwargs jsonb,
     max_attempts integer, min_backoff float8, max_backoff float8, max_doublings integer,
     timeout float8, run_at float8, delay float8, idempotency_key text, group_key text,
-    concurrency_key text
+    concurrency_key text, workflow_id text, waiting_on integer, pass_results text,
+    on_parent_failure text, has_dependents boolean
 )) WITH ORDINALITY AS n(
     id, name, queue, priority, args, kwargs, max_attempts, min_backoff, max_backoff,
-    max_doublings, timeout, run_at, delay, idempotency_key, group_key, concurrency_key, ord
+    max_doublings, timeout, run_at, delay, idempotency_key, group_key, concurrency_key,
+    workflow_id, waiting_on, pass_results, on_parent_failure, has_dependents, ord
 )
 LEFT JOIN conveyor_queues q ON q.name = n.queue
 ORDER BY n.ord
@@ -218,7 +221,7 @@ SET status = 'completed',
     lease_expires_at = NULL
 FROM target
 WHERE t.seq = target.seq
-RETURNING t.id;
+RETURNING t.id, t.has_dependents;
 
 -- name: fail
 -- Record failed attempts: back to queued after the delay, or failed for good when the
@@ -250,7 +253,8 @@ SET status = CASE WHEN target.retry THEN 'queued' ELSE 'failed' END,
     lease_expires_at = NULL
 FROM target, clock
 WHERE t.seq = target.seq
-RETURNING t.id, t.queue, t.status = 'queued' AND t.run_at <= clock.now AS due;
+RETURNING t.id, t.queue, t.status = 'queued' AND t.run_at <= clock.now AS due,
+          t.has_dependents;
 
 -- name: release
 -- Give tasks back unrun: the attempt is not counted and each keeps its place in line.
@@ -287,7 +291,7 @@ SET status = 'cancelled',
     lease_expires_at = NULL
 FROM target
 WHERE t.seq = target.seq
-RETURNING t.id;
+RETURNING t.id, t.has_dependents;
 
 -- name: get
 -- One task by id.
@@ -326,7 +330,7 @@ SET status = CASE WHEN expired.retry THEN 'queued' ELSE 'failed' END,
     lease_expires_at = NULL
 FROM expired, clock
 WHERE t.seq = expired.seq
-RETURNING t.id, t.queue, t.status = 'queued' AS due;
+RETURNING t.id, t.queue, t.status = 'queued' AS due, t.has_dependents;
 
 -- name: prune
 -- Delete a bounded batch of finished tasks past their queue's retention (else the
@@ -346,12 +350,24 @@ WITH c AS (
       AND t.finished_at < c.now - interval '1 second' * CASE
               WHEN t.status = 'failed' THEN coalesce(q.failed_retention, c.failed)
               ELSE coalesce(q.completed_retention, c.completed) END
+      -- A parent stays while a child still waits for it: the child needs its result.
+      AND (NOT t.has_dependents OR NOT EXISTS (
+          SELECT FROM conveyor_dependencies d
+          JOIN conveyor_tasks ch ON ch.id = d.child_id
+          WHERE d.parent_id = t.id AND (NOT d.settled OR ch.status = 'waiting')))
     LIMIT %(limit)s
     FOR UPDATE OF t SKIP LOCKED
+), gone AS (
+    DELETE FROM conveyor_tasks t
+    USING doomed
+    WHERE t.seq = doomed.seq
+    RETURNING t.id
+), into_gone AS (
+    DELETE FROM conveyor_dependencies d USING gone WHERE d.child_id = gone.id
+), out_of_gone AS (
+    DELETE FROM conveyor_dependencies d USING gone WHERE d.parent_id = gone.id
 )
-DELETE FROM conveyor_tasks t
-USING doomed
-WHERE t.seq = doomed.seq;
+SELECT count(*) AS n FROM gone;
 
 -- name: replay
 -- Dead letters back to queued, with a fresh set of attempts and their history kept.
@@ -402,6 +418,44 @@ SELECT t.queue,
                                                THEN t.run_at END))::float8 AS oldest_age
 FROM conveyor_tasks t, clock
 GROUP BY t.queue, state, clock.now;
+
+-- name: activity_counts
+-- Tasks finished per queue and bucket of the window [now - window, now].
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(window)s::float8 AS window_seconds,
+           %(bucket)s::float8 AS bucket_seconds
+)
+SELECT t.queue,
+       floor(extract(epoch FROM t.finished_at - (c.now - c.window_seconds * interval '1 second'))
+             / c.bucket_seconds)::int AS bucket,
+       count(*) FILTER (WHERE t.status = 'completed') AS completed,
+       count(*) FILTER (WHERE t.status = 'failed') AS failed
+FROM conveyor_tasks t CROSS JOIN c
+WHERE t.finished_at >= c.now - c.window_seconds * interval '1 second'
+  AND t.finished_at <= c.now
+  AND t.status IN ('completed', 'failed')
+GROUP BY t.queue, bucket;
+
+-- name: activity_percentiles
+-- Nearest-rank p50 and p95 of the processing seconds of tasks completed in the window.
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(window)s::float8 AS window_seconds
+)
+SELECT queue,
+       min(CASE WHEN rank >= 0.50 * n THEN seconds END) AS p50,
+       min(CASE WHEN rank >= 0.95 * n THEN seconds END) AS p95
+FROM (
+    SELECT t.queue, extract(epoch FROM t.finished_at - t.started_at)::float8 AS seconds,
+           row_number() OVER (PARTITION BY t.queue ORDER BY t.finished_at - t.started_at) AS rank,
+           count(*) OVER (PARTITION BY t.queue) AS n
+    FROM conveyor_tasks t CROSS JOIN c
+    WHERE t.finished_at >= c.now - c.window_seconds * interval '1 second'
+      AND t.finished_at <= c.now
+      AND t.status = 'completed' AND t.started_at IS NOT NULL
+) AS ranked
+GROUP BY queue;
 
 -- name: acquire_duty
 -- Take a duty's lease if it is free or expired, or renew it if we hold it.
@@ -500,3 +554,263 @@ SELECT * FROM conveyor_queues WHERE name = %(name)s;
 -- name: list_queues
 -- Every queue with stored settings.
 SELECT * FROM conveyor_queues ORDER BY name;
+
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+SELECT %(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, 0,
+       %(heartbeat_seconds)s, c.now, c.now
+FROM (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL,
+    heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers
+SET last_seen = coalesce(to_timestamp(%(now)s::float8), now()), in_flight = %(in_flight)s
+WHERE id = %(id)s AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers
+SET stopped_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    last_seen = coalesce(to_timestamp(%(now)s::float8), now()),
+    in_flight = 0
+WHERE id = %(id)s;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT w.*,
+       w.stopped_at IS NULL
+       AND w.last_seen + %(dead_after_beats)s * w.heartbeat_seconds * interval '1 second' >= c.now AS alive
+FROM conveyor_workers AS w
+CROSS JOIN (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ORDER BY w.started_at, w.id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen)
+      < coalesce(to_timestamp(%(now)s::float8), now()) - %(retention_seconds)s * interval '1 second';
+
+-- name: add_dependencies
+-- The edges of a workflow: each child waits for its parents.
+INSERT INTO conveyor_dependencies (parent_id, child_id, position)
+SELECT * FROM unnest(%(parents)s::text[], %(children)s::text[], %(positions)s::integer[]);
+
+-- name: settle_edges
+-- Mark the edges out of finished (or deleted) parents as counted, once; the edges that
+-- were not counted yet come back. Locked in key order, like the outcomes.
+WITH target AS MATERIALIZED (
+    SELECT d.parent_id, d.child_id FROM conveyor_dependencies d
+    LEFT JOIN conveyor_tasks p ON p.id = d.parent_id
+    WHERE NOT d.settled AND d.parent_id = ANY(%(ids)s::text[])
+      AND (p.id IS NULL OR p.status IN ('completed', 'failed', 'cancelled'))
+    ORDER BY d.parent_id, d.child_id
+    FOR UPDATE OF d
+)
+UPDATE conveyor_dependencies d SET settled = true
+FROM target
+WHERE d.parent_id = target.parent_id AND d.child_id = target.child_id
+RETURNING d.child_id, d.parent_id;
+
+-- name: task_states
+-- Name and state of these tasks.
+SELECT id, name, status FROM conveyor_tasks WHERE id = ANY(%(ids)s::text[]);
+
+-- name: waiting_children
+-- The tasks among these still waiting for parents.
+SELECT id, on_parent_failure FROM conveyor_tasks
+WHERE id = ANY(%(ids)s::text[]) AND status = 'waiting'
+ORDER BY seq;
+
+-- name: cancel_dependent
+-- Cancel a waiting task because a parent did not complete; the reason names the parent.
+WITH clock AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+)
+UPDATE conveyor_tasks t
+SET status = 'cancelled', finished_at = clock.now,
+    errors = t.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', t.attempts,
+        'error', 'cancelled: ' || %(reason)s::text,
+        'traceback', '',
+        'at', to_char(clock.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'worker_id', ''))
+FROM clock
+WHERE t.id = %(id)s AND t.status = 'waiting'
+RETURNING t.id, t.has_dependents;
+
+-- name: count_parents
+-- Count parents' outcomes against a waiting task.
+UPDATE conveyor_tasks SET waiting_on = waiting_on - %(n)s
+WHERE id = %(id)s AND status = 'waiting'
+RETURNING waiting_on;
+
+-- name: parent_results
+-- A waiting task's arguments with its parents' results, in parent order.
+SELECT c.args, c.pass_results, d.parent_id, p.result
+FROM conveyor_tasks c
+LEFT JOIN conveyor_dependencies d ON d.child_id = c.id
+LEFT JOIN conveyor_tasks p ON p.id = d.parent_id
+WHERE c.id = %(id)s AND c.status = 'waiting'
+ORDER BY d.position;
+
+-- name: promote
+-- Queue a task whose parents are all counted, with the arguments it runs with.
+UPDATE conveyor_tasks
+SET status = 'queued', args = %(args)s::jsonb, waiting_on = 0,
+    run_at = greatest(run_at, coalesce(to_timestamp(%(now)s::float8), now()))
+WHERE id = %(id)s AND status = 'waiting'
+RETURNING queue;
+
+-- name: unsettled_parents
+-- Finished (or deleted) parents whose outcome a crash left uncounted.
+SELECT DISTINCT d.parent_id
+FROM conveyor_dependencies d
+LEFT JOIN conveyor_tasks p ON p.id = d.parent_id
+WHERE NOT d.settled AND (p.id IS NULL OR p.status IN ('completed', 'failed', 'cancelled'))
+LIMIT %(limit)s;
+
+-- name: workflow_tasks
+-- The members of a workflow, in enqueue order.
+SELECT *, now() AS db_now FROM conveyor_tasks WHERE workflow_id = %(workflow_id)s ORDER BY seq;
+
+-- name: workflow_edges
+-- The edges between the members of a workflow, children in enqueue order.
+SELECT d.parent_id, d.child_id
+FROM conveyor_tasks c JOIN conveyor_dependencies d ON d.child_id = c.id
+WHERE c.workflow_id = %(workflow_id)s
+ORDER BY c.seq, d.position;
+
+-- name: workflow_counts
+-- Members of a workflow by state.
+SELECT CASE WHEN status = 'queued'
+             AND run_at > coalesce(to_timestamp(%(now)s::float8), now())
+            THEN 'scheduled' ELSE status END AS state,
+       count(*) AS n
+FROM conveyor_tasks WHERE workflow_id = %(workflow_id)s
+GROUP BY 1;
+
+-- name: set_schedule
+-- Store a schedule, replacing one of the same name.
+INSERT INTO conveyor_schedules (
+    name, task, queue, cron, every, timezone, args, kwargs, misfire
+) VALUES (
+    %(name)s, %(task)s, %(queue)s, %(cron)s, %(every)s, %(timezone)s, %(args)s::jsonb,
+    %(kwargs)s::jsonb, %(misfire)s
+)
+ON CONFLICT (name) DO UPDATE SET
+    task = excluded.task, queue = excluded.queue, cron = excluded.cron,
+    every = excluded.every, timezone = excluded.timezone, args = excluded.args,
+    kwargs = excluded.kwargs, misfire = excluded.misfire, updated_at = now();
+
+-- name: delete_schedules
+-- Remove stored schedules by name.
+DELETE FROM conveyor_schedules WHERE name = ANY(%(names)s::text[]) RETURNING name;
+
+-- name: list_schedules
+-- Every stored schedule, by name.
+SELECT * FROM conveyor_schedules ORDER BY name;
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+SELECT %(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, 0,
+       %(heartbeat_seconds)s, c.now, c.now
+FROM (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL,
+    heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers
+SET last_seen = coalesce(to_timestamp(%(now)s::float8), now()), in_flight = %(in_flight)s
+WHERE id = %(id)s AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers
+SET stopped_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    last_seen = coalesce(to_timestamp(%(now)s::float8), now()),
+    in_flight = 0
+WHERE id = %(id)s;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT w.*,
+       w.stopped_at IS NULL
+       AND w.last_seen + %(dead_after_beats)s * w.heartbeat_seconds * interval '1 second' >= c.now AS alive
+FROM conveyor_workers AS w
+CROSS JOIN (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ORDER BY w.started_at, w.id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen)
+      < coalesce(to_timestamp(%(now)s::float8), now()) - %(retention_seconds)s * interval '1 second';
+
+-- name: totals
+-- Monotonic totals per queue: tasks where they stand plus what the tallies kept of tasks
+-- that left the table, and the claims limits cut short (see migration 0007). One statement, so one snapshot of both.
+SELECT queue,
+       sum(enqueued)::bigint AS enqueued,
+       sum(completed)::bigint AS completed,
+       sum(failed)::bigint AS failed,
+       sum(failed_attempts)::bigint AS failed_attempts,
+       sum(throttled_claims)::bigint AS throttled_claims
+FROM (
+    SELECT queue,
+           count(*) AS enqueued,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           coalesce(sum(jsonb_array_length(errors)) FILTER (WHERE errors <> '[]'), 0)
+               AS failed_attempts,
+           0 AS throttled_claims
+    FROM conveyor_tasks
+    GROUP BY queue
+    UNION ALL
+    SELECT queue,
+           coalesce(sum(value) FILTER (WHERE name = 'deleted'), 0),
+           coalesce(sum(value) FILTER (WHERE name = 'deleted_completed'), 0),
+           coalesce(sum(value) FILTER (WHERE name IN ('deleted_failed', 'replayed')), 0),
+           coalesce(sum(value) FILTER (WHERE name = 'deleted_errors'), 0),
+           coalesce(sum(value) FILTER (WHERE name = 'throttled_claims'), 0)
+    FROM conveyor_tallies
+    GROUP BY queue
+) AS parts
+GROUP BY queue
+ORDER BY queue;
+
+-- name: processing_times
+-- For tasks finished in the window: per queue and final status, how many ran at most each
+-- bucket's bound (the last attempt, started_at to finished_at), their count and sum.
+WITH clock AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
+), finished AS (
+    SELECT t.queue, t.status, extract(epoch FROM t.finished_at - t.started_at)::float8 AS d
+    FROM conveyor_tasks AS t, clock
+    WHERE t.finished_at >= clock.now - %(window_seconds)s::float8 * interval '1 second'
+      AND t.status IN ('completed', 'failed')
+      AND t.started_at IS NOT NULL
+)
+SELECT f.queue, f.status, b.le,
+       count(*) FILTER (WHERE f.d <= b.le) AS n,
+       count(*) AS count,
+       sum(f.d) AS total
+FROM finished AS f CROSS JOIN unnest(%(buckets)s::float8[]) AS b (le)
+GROUP BY f.queue, f.status, b.le
+ORDER BY f.queue, f.status, b.le;
+
+-- name: count_throttled
+-- Count claims that the queues' rate or concurrency limits cut short (see migration 0007).
+-- The claim holds these queues' settings rows, so no other claim waits on these tallies.
+INSERT INTO conveyor_tallies AS t (queue, name, value)
+SELECT q, 'throttled_claims', 1 FROM unnest(%(queues)s::text[]) AS q ORDER BY q
+ON CONFLICT (queue, name) DO UPDATE SET value = t.value + 1;

@@ -18,16 +18,25 @@ from __future__ import annotations
 
 import builtins
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
+
 from conveyor.core import payload
+from conveyor.core.cron import ScheduleSpec
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import Claimed, Completion, Failure, Lease, NewTask, Task
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
+from conveyor.core.workflow import WorkflowView
+from conveyor.errors import ConfigurationError
+from conveyor.store import workflows
+from conveyor.store.activity import assemble, bucket_count
+from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock
@@ -35,8 +44,15 @@ from conveyor.store.postgres.connections import Conn, Connections
 from conveyor.store.postgres.enqueue import enqueue_tasks
 from conveyor.store.postgres.listen import Listener, notify
 from conveyor.store.postgres.queries import Q, Row, task_of
-from conveyor.store.rows import queue_from_row, queue_params
+from conveyor.store.rows import (
+    queue_from_row,
+    queue_params,
+    schedule_from_row,
+    schedule_params,
+)
 from conveyor.store.sqlfile import load_migrations
+from conveyor.store.tallies import times_from_rows, totals_from_rows
+from conveyor.store.workers import worker_from_row, worker_params
 
 LIMITED_CACHE_SECONDS = 1.0
 """How long `_limited_queues` trusts the names it read."""
@@ -73,11 +89,13 @@ class PostgresStore:
 
     # -- tasks, write --------------------------------------------------------------
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
         if not tasks:
             return []
-        news = [(str(uuid.uuid4()), new) for new in tasks]
-        return self._db.run(lambda conn: enqueue_tasks(conn, news), transaction=True)
+        if connection is not None:
+            # The caller's transaction: our NOTIFY is delivered only if it commits.
+            return enqueue_tasks(_callers(connection), tasks)
+        return self._db.run(lambda conn: enqueue_tasks(conn, tasks), transaction=True)
 
     def claim(
         self,
@@ -126,8 +144,16 @@ class PostgresStore:
         if not ids:
             return []
         rows = self._db.run(lambda conn: _update_and_notify(conn, query, params))
+        self._settle([row["id"] for row in rows if row.get("has_dependents")], params.get("now"))
         accepted = {row["id"] for row in rows}
         return list(dict.fromkeys(i for i in ids if i in accepted))
+
+    def _settle(self, parents: list[str], now: float | None, sweep: bool = False) -> None:
+        """Count finished parents against their dependents, in a transaction of its own:
+        the outcome has committed already, and if we crash first the reaper's sweep
+        (`sweep=True`) settles it."""
+        if parents or sweep:
+            self._db.run(lambda conn: _settle(conn, parents, now, sweep), transaction=True)
 
     def heartbeat(
         self, leases: Sequence[Lease], lease_seconds: float, now: float | None = None
@@ -175,6 +201,25 @@ class PostgresStore:
         more = len(rows) > limit
         return Page(tasks, str(tasks[-1].seq) if more and tasks else None)
 
+    def workflow(self, workflow_id: str) -> WorkflowView | None:
+        params = {"workflow_id": str(workflow_id)}
+
+        def read(conn: Conn) -> tuple[list[Row], list[Row]]:
+            return (
+                conn.execute(Q["workflow_tasks"], params).fetchall(),
+                conn.execute(Q["workflow_edges"], params).fetchall(),
+            )
+
+        tasks, edges = self._db.run(read, transaction=True)
+        if not tasks:
+            return None
+        pairs = [(row["parent_id"], row["child_id"]) for row in edges]
+        return WorkflowView(str(workflow_id), [task_of(row) for row in tasks], pairs)
+
+    def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
+        rows = self._execute(Q["workflow_counts"], {"workflow_id": str(workflow_id), "now": now})
+        return {row["state"]: row["n"] for row in rows}
+
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]:
         counts: dict[str, dict[str, int]] = {}
         ages: dict[str, float] = {}
@@ -184,11 +229,37 @@ class PostgresStore:
                 ages[row["queue"]] = max(0.0, row["oldest_age"])
         return [QueueStats(q, counts[q], ages.get(q)) for q in sorted(counts)]
 
+    def totals(self) -> builtins.list[QueueTotals]:
+        return totals_from_rows(self._execute(Q["totals"], {}))
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        params = {"now": now, "window_seconds": window_seconds, "buckets": sorted(buckets)}
+        return times_from_rows(self._execute(Q["processing_times"], params))
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        buckets = bucket_count(window_seconds, bucket_seconds)
+        params = {"now": now, "window": window_seconds, "bucket": bucket_seconds}
+
+        def read(conn: Any) -> tuple[list[Any], list[Any]]:
+            counts = conn.execute(Q["activity_counts"], params).fetchall()
+            ranks = conn.execute(Q["activity_percentiles"], params).fetchall()
+            return counts, ranks
+
+        counts, ranks = self._db.run(read, transaction=True)
+        return assemble(buckets, counts, ranks)
+
     # -- time ------------------------------------------------------------------------
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
+        """Also settles workflow parents whose outcome a crash left uncounted."""
         params = {"now": now, "limit": limit}
-        return len(self._db.run(lambda conn: _update_and_notify(conn, Q["reap_expired"], params)))
+        rows = self._db.run(lambda conn: _update_and_notify(conn, Q["reap_expired"], params))
+        self._settle([row["id"] for row in rows if row["has_dependents"]], now, sweep=True)
+        return len(rows)
 
     def prune(
         self,
@@ -203,7 +274,8 @@ class PostgresStore:
             "failed_seconds": failed_seconds,
             "limit": limit,
         }
-        return self._rowcount(Q["prune"], params)
+        rows = self._execute(Q["prune"], params)
+        return int(rows[0]["n"])
 
     def replay(
         self,
@@ -278,6 +350,44 @@ class PostgresStore:
     def list_queues(self) -> builtins.list[QueueSettings]:
         return [_queue(row) for row in self._execute(Q["list_queues"], {})]
 
+    # -- schedules ---------------------------------------------------------------------
+
+    def set_schedules(self, schedules: Sequence[ScheduleSpec]) -> None:
+        params = [schedule_params(s) for s in schedules]
+
+        def store(conn: Conn) -> None:
+            with conn.cursor() as cursor:
+                cursor.executemany(Q["set_schedule"], params)
+
+        self._db.run(store, transaction=True)
+
+    def delete_schedules(self, names: Sequence[str]) -> builtins.list[str]:
+        rows = self._execute(Q["delete_schedules"], {"names": list(names)})
+        return sorted(row["name"] for row in rows)
+
+    def list_schedules(self) -> builtins.list[ScheduleSpec]:
+        return [schedule_from_row(row) for row in self._execute(Q["list_schedules"], {})]
+
+    # -- workers -----------------------------------------------------------------------
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        self._rowcount(Q["register_worker"], {**worker_params(worker), "now": now})
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        params = {"id": worker_id, "in_flight": in_flight, "now": now}
+        return bool(self._execute(Q["heartbeat_worker"], params))
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        self._rowcount(Q["deregister_worker"], {"id": worker_id, "now": now})
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        params = {"now": now, "dead_after_beats": DEAD_AFTER_BEATS}
+        return [worker_from_row(row) for row in self._execute(Q["list_workers"], params)]
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        params = {"now": now, "retention_seconds": retention_seconds}
+        return self._rowcount(Q["prune_workers"], params)
+
     # -- wake-up -----------------------------------------------------------------------
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
@@ -319,6 +429,32 @@ def _update_and_notify(conn: Conn, query: str, params: dict[str, Any]) -> list[R
     rows = conn.execute(query, params).fetchall()
     notify(conn, (row["queue"] for row in rows if row.get("due")))
     return rows
+
+
+def _settle(conn: Conn, parents: list[str], now: float | None, sweep: bool) -> None:
+    def run(name: str, params: dict[str, Any]) -> list[Row]:
+        return conn.execute(Q[name], params).fetchall()
+
+    due = workflows.settle(run, parents, now)
+    if sweep:
+        due += workflows.settle_stragglers(run, now)
+    notify(conn, due)
+
+
+def _callers(connection: Any) -> psycopg.Cursor[Any]:
+    """A cursor on the caller's own connection, checked to be inside a transaction."""
+    if not isinstance(connection, psycopg.Connection):
+        raise ConfigurationError(
+            f"connection= must be a psycopg (3) Connection for a PostgreSQL store, not "
+            f"{type(connection).__module__}.{type(connection).__qualname__}"
+        )
+    idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if connection.autocommit and idle:
+        raise ConfigurationError(
+            "connection= is in autocommit mode outside a transaction; use "
+            "`with conn.transaction():`, or the task would be committed on its own"
+        )
+    return connection.cursor(row_factory=dict_row)
 
 
 def _leases(leases: Iterable[Lease]) -> dict[str, list[Any]]:

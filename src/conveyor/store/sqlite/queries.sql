@@ -4,16 +4,18 @@
 INSERT INTO conveyor_tasks (
     id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
     max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
-    concurrency_key
+    concurrency_key, workflow_id, waiting_on, pass_results, on_parent_failure, has_dependents
 )
-SELECT :id, :name, :queue, 'queued', coalesce(:priority, q.priority, :default_priority),
+SELECT :id, :name, :queue, CASE WHEN :waiting_on > 0 THEN 'waiting' ELSE 'queued' END,
+       coalesce(:priority, q.priority, :default_priority),
        :args, :kwargs,
        coalesce(:max_attempts, q.max_attempts, :default_max_attempts),
        coalesce(:min_backoff, q.min_backoff, :default_min_backoff),
        coalesce(:max_backoff, q.max_backoff, :default_max_backoff),
        coalesce(:max_doublings, q.max_doublings, :default_max_doublings),
        :timeout, :now, coalesce(:run_at, :now + :delay), :idempotency_key, :group_key,
-       :concurrency_key
+       :concurrency_key, :workflow_id, :waiting_on, :pass_results, :on_parent_failure,
+       :has_dependents
 FROM (SELECT :queue AS name) AS wanted
 LEFT JOIN conveyor_queues q ON q.name = wanted.name
 WHERE true
@@ -106,7 +108,7 @@ RETURNING id;
 UPDATE conveyor_tasks
 SET status = 'completed', result = :result, finished_at = :now, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :token AND status = 'running'
-RETURNING id;
+RETURNING id, has_dependents;
 
 -- name: fail
 -- Record a failed attempt: back to queued after the delay, or failed for good when the
@@ -126,7 +128,7 @@ SET status = CASE WHEN verdict.retry THEN 'queued' ELSE 'failed' END,
     lease_expires_at = NULL
 FROM verdict
 WHERE conveyor_tasks.seq = verdict.seq
-RETURNING id;
+RETURNING id, has_dependents;
 
 -- name: release
 -- Give a task back unrun: the attempt is not counted and it keeps its place in line.
@@ -141,7 +143,7 @@ RETURNING id;
 UPDATE conveyor_tasks
 SET status = 'cancelled', finished_at = :now, lease_expires_at = NULL
 WHERE id = :id AND status IN ('waiting', 'queued', 'running')
-RETURNING id;
+RETURNING id, has_dependents;
 
 -- name: get
 -- One task by id.
@@ -172,10 +174,11 @@ WHERE seq IN (
     WHERE status = 'running' AND lease_expires_at < :now
     LIMIT :limit
 )
-RETURNING id;
+RETURNING id, has_dependents;
 
 -- name: prune
--- Delete a bounded batch of finished tasks past their queue's retention.
+-- Delete a bounded batch of finished tasks past their queue's retention. A parent stays
+-- while a child still waits for it: the child needs its outcome and result.
 DELETE FROM conveyor_tasks
 WHERE seq IN (
     SELECT t.seq FROM conveyor_tasks AS t LEFT JOIN conveyor_queues AS q ON q.name = t.queue
@@ -184,8 +187,21 @@ WHERE seq IN (
                                       THEN coalesce(q.failed_retention, :failed_seconds)
                                       ELSE coalesce(q.completed_retention, :completed_seconds)
                                  END
+      AND (t.has_dependents = 0 OR NOT EXISTS (
+          SELECT 1 FROM conveyor_dependencies AS d
+          JOIN conveyor_tasks AS c ON c.id = d.child_id
+          WHERE d.parent_id = t.id AND (d.settled = 0 OR c.status = 'waiting')))
     LIMIT :limit
-);
+)
+RETURNING id, has_dependents, workflow_id;
+
+-- name: prune_child_edges
+-- The edges into pruned tasks.
+DELETE FROM conveyor_dependencies WHERE child_id IN (SELECT value FROM json_each(:ids));
+
+-- name: prune_parent_edges
+-- The edges out of pruned tasks; their children no longer wait for them.
+DELETE FROM conveyor_dependencies WHERE parent_id IN (SELECT value FROM json_each(:ids));
 
 -- name: replay
 -- A dead letter back to queued, with a fresh set of attempts and its history kept.
@@ -212,6 +228,32 @@ SELECT queue,
        min(CASE WHEN status = 'queued' AND run_at <= :now THEN run_at END) AS oldest_due
 FROM conveyor_tasks
 GROUP BY queue, state;
+
+-- name: activity_counts
+-- Tasks finished per queue and bucket of the window [:now - :window, :now].
+SELECT queue,
+       CAST((finished_at - (:now - :window)) / :bucket AS INTEGER) AS bucket,
+       sum(status = 'completed') AS completed,
+       sum(status = 'failed') AS failed
+FROM conveyor_tasks
+WHERE finished_at >= :now - :window AND finished_at <= :now
+  AND status IN ('completed', 'failed')
+GROUP BY queue, bucket;
+
+-- name: activity_percentiles
+-- Nearest-rank p50 and p95 of the processing seconds of tasks completed in the window.
+SELECT queue,
+       min(CASE WHEN rank >= 0.50 * n THEN seconds END) AS p50,
+       min(CASE WHEN rank >= 0.95 * n THEN seconds END) AS p95
+FROM (
+    SELECT queue, finished_at - started_at AS seconds,
+           row_number() OVER (PARTITION BY queue ORDER BY finished_at - started_at) AS rank,
+           count(*) OVER (PARTITION BY queue) AS n
+    FROM conveyor_tasks
+    WHERE finished_at >= :now - :window AND finished_at <= :now
+      AND status = 'completed' AND started_at IS NOT NULL
+) AS ranked
+GROUP BY queue;
 
 -- name: acquire_duty
 -- Take a duty's lease if it is free or expired, or renew it if we hold it.
@@ -261,3 +303,221 @@ SELECT * FROM conveyor_queues WHERE name = :name;
 -- name: list_queues
 -- Every queue with stored settings.
 SELECT * FROM conveyor_queues ORDER BY name;
+
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+VALUES (:id, :host, :pid, :queues, :concurrency, 0, :heartbeat_seconds, :now, :now)
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL, heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers SET last_seen = :now, in_flight = :in_flight
+WHERE id = :id AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers SET stopped_at = :now, last_seen = :now, in_flight = 0
+WHERE id = :id;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT *, stopped_at IS NULL AND last_seen + :dead_after_beats * heartbeat_seconds >= :now AS alive
+FROM conveyor_workers
+ORDER BY started_at, id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen) < :now - :retention_seconds;
+
+-- name: add_dependency
+-- One edge of a workflow: the child waits for the parent.
+INSERT INTO conveyor_dependencies (parent_id, child_id, position)
+VALUES (:parent_id, :child_id, :position);
+
+-- name: settle_edges
+-- Mark the edges out of finished (or deleted) parents as counted, once; the edges that
+-- were not counted yet come back.
+UPDATE conveyor_dependencies SET settled = 1
+WHERE settled = 0 AND parent_id IN (SELECT value FROM json_each(:ids))
+  AND NOT EXISTS (
+      SELECT 1 FROM conveyor_tasks AS p
+      WHERE p.id = conveyor_dependencies.parent_id
+        AND p.status NOT IN ('completed', 'failed', 'cancelled'))
+RETURNING child_id, parent_id;
+
+-- name: task_states
+-- Name and state of these tasks.
+SELECT id, name, status FROM conveyor_tasks WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: waiting_children
+-- The tasks among these still waiting for parents.
+SELECT id, on_parent_failure FROM conveyor_tasks
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'waiting'
+ORDER BY seq;
+
+-- name: cancel_dependent
+-- Cancel a waiting task because a parent did not complete; the reason names the parent.
+UPDATE conveyor_tasks
+SET status = 'cancelled', finished_at = :now,
+    errors = json_insert(errors, '$[#]', json_object(
+        'attempt', attempts,
+        'error', 'cancelled: ' || :reason,
+        'traceback', '',
+        'at', strftime('%Y-%m-%dT%H:%M:%fZ', :now, 'unixepoch'),
+        'worker_id', ''))
+WHERE id = :id AND status = 'waiting'
+RETURNING id, has_dependents;
+
+-- name: count_parents
+-- Count parents' outcomes against a waiting task.
+UPDATE conveyor_tasks SET waiting_on = waiting_on - :n
+WHERE id = :id AND status = 'waiting'
+RETURNING waiting_on;
+
+-- name: parent_results
+-- A waiting task's arguments with its parents' results, in parent order.
+SELECT c.args, c.pass_results, d.parent_id, p.result
+FROM conveyor_tasks AS c
+LEFT JOIN conveyor_dependencies AS d ON d.child_id = c.id
+LEFT JOIN conveyor_tasks AS p ON p.id = d.parent_id
+WHERE c.id = :id AND c.status = 'waiting'
+ORDER BY d.position;
+
+-- name: promote
+-- Queue a task whose parents are all counted, with the arguments it runs with.
+UPDATE conveyor_tasks
+SET status = 'queued', args = :args, waiting_on = 0, run_at = max(run_at, :now)
+WHERE id = :id AND status = 'waiting'
+RETURNING queue;
+
+-- name: unsettled_parents
+-- Finished (or deleted) parents whose outcome a crash left uncounted.
+SELECT DISTINCT d.parent_id
+FROM conveyor_dependencies AS d INDEXED BY conveyor_dependencies_unsettled
+LEFT JOIN conveyor_tasks AS p ON p.id = d.parent_id
+WHERE d.settled = 0 AND (p.id IS NULL OR p.status IN ('completed', 'failed', 'cancelled'))
+LIMIT :limit;
+
+-- name: workflow_tasks
+-- The members of a workflow, in enqueue order.
+SELECT * FROM conveyor_tasks WHERE workflow_id = :workflow_id ORDER BY seq;
+
+-- name: workflow_edges
+-- The edges between the members of a workflow, children in enqueue order.
+SELECT d.parent_id, d.child_id
+FROM conveyor_tasks AS c JOIN conveyor_dependencies AS d ON d.child_id = c.id
+WHERE c.workflow_id = :workflow_id
+ORDER BY c.seq, d.position;
+
+-- name: workflow_counts
+-- Members of a workflow by state.
+SELECT CASE WHEN status = 'queued' AND run_at > :now THEN 'scheduled' ELSE status END
+       AS state, count(*) AS n
+FROM conveyor_tasks WHERE workflow_id = :workflow_id
+GROUP BY state;
+
+-- name: set_schedule
+-- Store a schedule, replacing one of the same name.
+INSERT INTO conveyor_schedules (
+    name, task, queue, cron, every, timezone, args, kwargs, misfire, updated_at
+) VALUES (
+    :name, :task, :queue, :cron, :every, :timezone, :args, :kwargs, :misfire, :now
+)
+ON CONFLICT (name) DO UPDATE SET
+    task = excluded.task, queue = excluded.queue, cron = excluded.cron,
+    every = excluded.every, timezone = excluded.timezone, args = excluded.args,
+    kwargs = excluded.kwargs, misfire = excluded.misfire, updated_at = excluded.updated_at;
+
+-- name: delete_schedules
+-- Remove stored schedules by name.
+DELETE FROM conveyor_schedules WHERE name IN (SELECT value FROM json_each(:names))
+RETURNING name;
+
+-- name: list_schedules
+-- Every stored schedule, by name.
+SELECT * FROM conveyor_schedules ORDER BY name;
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+VALUES (:id, :host, :pid, :queues, :concurrency, 0, :heartbeat_seconds, :now, :now)
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL, heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers SET last_seen = :now, in_flight = :in_flight
+WHERE id = :id AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers SET stopped_at = :now, last_seen = :now, in_flight = 0
+WHERE id = :id;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT *, stopped_at IS NULL AND last_seen + :dead_after_beats * heartbeat_seconds >= :now AS alive
+FROM conveyor_workers
+ORDER BY started_at, id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen) < :now - :retention_seconds;
+
+-- name: totals
+-- Monotonic totals per queue: tasks where they stand plus what the tallies kept of tasks
+-- that left the table, and the claims limits cut short (see migration 0007).
+SELECT queue,
+       sum(enqueued) AS enqueued,
+       sum(completed) AS completed,
+       sum(failed) AS failed,
+       sum(failed_attempts) AS failed_attempts,
+       sum(throttled_claims) AS throttled_claims
+FROM (
+    SELECT queue,
+           count(*) AS enqueued,
+           sum(status = 'completed') AS completed,
+           sum(status = 'failed') AS failed,
+           sum(CASE WHEN errors = '[]' THEN 0 ELSE json_array_length(errors) END)
+               AS failed_attempts,
+           0 AS throttled_claims
+    FROM conveyor_tasks
+    GROUP BY queue
+    UNION ALL
+    SELECT queue,
+           sum(CASE WHEN name = 'deleted' THEN value ELSE 0 END),
+           sum(CASE WHEN name = 'deleted_completed' THEN value ELSE 0 END),
+           sum(CASE WHEN name IN ('deleted_failed', 'replayed') THEN value ELSE 0 END),
+           sum(CASE WHEN name = 'deleted_errors' THEN value ELSE 0 END),
+           sum(CASE WHEN name = 'throttled_claims' THEN value ELSE 0 END)
+    FROM conveyor_tallies
+    GROUP BY queue
+)
+GROUP BY queue
+ORDER BY queue;
+
+-- name: processing_times
+-- For tasks finished in the window: per queue and final status, how many ran at most each
+-- bucket's bound (the last attempt, started_at to finished_at), their count and sum.
+SELECT t.queue, t.status, b.value AS le,
+       sum(t.finished_at - t.started_at <= b.value) AS n,
+       count(*) AS count,
+       sum(t.finished_at - t.started_at) AS total
+FROM conveyor_tasks AS t, json_each(:buckets) AS b
+WHERE t.finished_at >= :now - :window_seconds
+  AND t.status IN ('completed', 'failed')
+  AND t.started_at IS NOT NULL
+GROUP BY t.queue, t.status, b.value
+ORDER BY t.queue, t.status, b.value;
+
+-- name: count_throttled
+-- Count a claim that a queue's rate or concurrency limit cut short (see migration 0007).
+INSERT INTO conveyor_tallies (queue, name, value) VALUES (:queue, 'throttled_claims', 1)
+ON CONFLICT (queue, name) DO UPDATE SET value = value + 1;

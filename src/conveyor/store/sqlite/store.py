@@ -17,7 +17,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,8 +26,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conveyor.core import payload
+from conveyor.core.cron import ScheduleSpec
 from conveyor.core.limits import THROTTLE_POLL_SECONDS
 from conveyor.core.queue import QueueSettings
+from conveyor.core.tallies import ProcessingTimes, QueueTotals
 from conveyor.core.task import (
     Claimed,
     Completion,
@@ -37,12 +38,25 @@ from conveyor.core.task import (
     NewTask,
     Task,
 )
+from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
+from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, StoreUnavailable
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.store import workflows
+from conveyor.store.activity import assemble, bucket_count
+from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
-from conveyor.store.rows import DEFAULTS, queue_from_row, queue_params, task_from_row
+from conveyor.store.rows import (
+    DEFAULTS,
+    queue_from_row,
+    queue_params,
+    schedule_from_row,
+    schedule_params,
+    task_from_row,
+)
 from conveyor.store.sqlfile import load_migrations, load_queries
+from conveyor.store.tallies import times_from_rows, totals_from_rows
+from conveyor.store.workers import worker_from_row, worker_params
 
 Q = load_queries("conveyor.store.sqlite")
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -152,6 +166,10 @@ class SQLiteStore:
     # -- schema ------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
+        if not self._pending_migrations():
+            # Opening a current store takes no write lock, so an app may open its store
+            # while the same file is locked by the app's own transaction.
+            return []
         applied: list[int] = []
         with self._write() as conn:
             conn.execute(
@@ -170,20 +188,41 @@ class SQLiteStore:
                 applied.append(version)
         return applied
 
+    def _pending_migrations(self) -> bool:
+        try:
+            done = {r[0] for r in self._conn().execute("SELECT version FROM conveyor_migrations")}
+        except sqlite3.OperationalError:
+            return True  # no ledger yet
+        return any(v not in done for v, _ in load_migrations("conveyor.store.sqlite"))
+
     # -- tasks, write --------------------------------------------------------------
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
-        now = time.time()
-        out: list[Enqueued] = []
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
+        if connection is not None:
+            return self._insert(_callers(connection, self.path), tasks)
         with self._write() as conn:
-            for new in tasks:
-                params = _enqueue_params(new, now)
-                row = conn.execute(Q["enqueue"], params).fetchone()
-                if row is not None:
-                    out.append(Enqueued(self._task(row), created=True))
-                    continue
-                existing = conn.execute(Q["get_by_idempotency_key"], params).fetchone()
-                out.append(Enqueued(self._task(existing), created=False))
+            return self._insert(conn, tasks)
+
+    def _insert(
+        self, conn: sqlite3.Connection | sqlite3.Cursor, tasks: Sequence[NewTask]
+    ) -> list[Enqueued]:
+        now = time.time()
+        graph = workflows.plan(tasks)
+        out: list[Enqueued] = []
+        for new, task_id, has_dependents in zip(
+            tasks, graph.ids, graph.has_dependents, strict=True
+        ):
+            params = _enqueue_params(new, task_id, has_dependents, now)
+            row = conn.execute(Q["enqueue"], params).fetchone()
+            if row is not None:
+                out.append(Enqueued(self._task(row), created=True))
+                continue
+            existing = conn.execute(Q["get_by_idempotency_key"], params).fetchone()
+            out.append(Enqueued(self._task(existing), created=False))
+        conn.executemany(
+            Q["add_dependency"],
+            [{"parent_id": p, "child_id": c, "position": n} for p, c, n in graph.edges],
+        )
         return out
 
     def claim(
@@ -202,10 +241,15 @@ class SQLiteStore:
             heads: builtins.list[tuple[int, int, str]] = []
             for queue, bucket in buckets.items():
                 allowed = bucket.allowance(limit)
-                if allowed > 0:
-                    heads.extend(
-                        (p, s, queue) for s, p in self._candidates(conn, bucket, clock, allowed)
-                    )
+                if allowed < limit:
+                    # One more than allowed: whether the limit held a due task back.
+                    found = self._candidates(conn, bucket, clock, allowed + 1)
+                    if len(found) > allowed:
+                        conn.execute(Q["count_throttled"], {"queue": queue})
+                    found = found[:allowed]
+                else:
+                    found = self._candidates(conn, bucket, clock, allowed)
+                heads.extend((p, s, queue) for s, p in found)
             chosen = sorted(heads)[:limit]
             if not chosen:
                 return []
@@ -270,10 +314,16 @@ class SQLiteStore:
             return []
         clock = self._clock(now)
         accepted: list[str] = []
+        parents: list[str] = []
         with self._write() as conn:
             for item in items:
-                if conn.execute(query, {"now": clock, **item}).fetchone() is not None:
+                row = conn.execute(query, {"now": clock, **item}).fetchone()
+                if row is not None:
                     accepted.append(item["id"])
+                    if dict(row).get("has_dependents"):
+                        parents.append(item["id"])
+            if parents:
+                workflows.settle(_runner(conn), parents, clock)
         return accepted
 
     def heartbeat(
@@ -326,6 +376,19 @@ class SQLiteStore:
         more = len(rows) > limit
         return Page(tasks, str(tasks[-1].seq) if more and tasks else None)
 
+    def workflow(self, workflow_id: str) -> WorkflowView | None:
+        conn = self._conn()
+        params = {"workflow_id": str(workflow_id)}
+        tasks = [self._task(r) for r in conn.execute(Q["workflow_tasks"], params)]
+        if not tasks:
+            return None
+        edges = [(r["parent_id"], r["child_id"]) for r in conn.execute(Q["workflow_edges"], params)]
+        return WorkflowView(str(workflow_id), tasks, edges)
+
+    def workflow_counts(self, workflow_id: str, now: float | None = None) -> dict[str, int]:
+        params = {"workflow_id": str(workflow_id), "now": self._clock(now)}
+        return {r["state"]: r["n"] for r in self._conn().execute(Q["workflow_counts"], params)}
+
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]:
         clock = self._clock(now)
         by_queue: dict[str, QueueStats] = {}
@@ -338,13 +401,44 @@ class SQLiteStore:
                 )
         return [by_queue[q] for q in sorted(by_queue)]
 
+    def totals(self) -> builtins.list[QueueTotals]:
+        return totals_from_rows(dict(r) for r in self._conn().execute(Q["totals"]))
+
+    def processing_times(
+        self, window_seconds: float, buckets: Sequence[float], now: float | None = None
+    ) -> builtins.list[ProcessingTimes]:
+        params = {
+            "now": self._clock(now),
+            "window_seconds": window_seconds,
+            "buckets": json.dumps(sorted(buckets)),
+        }
+        return times_from_rows(dict(r) for r in self._conn().execute(Q["processing_times"], params))
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        buckets = bucket_count(window_seconds, bucket_seconds)
+        params = {"now": self._clock(now), "window": window_seconds, "bucket": bucket_seconds}
+        conn = self._conn()
+        # One read transaction, so the counts and the percentiles see the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            counts = conn.execute(Q["activity_counts"], params).fetchall()
+            ranks = conn.execute(Q["activity_percentiles"], params).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return assemble(buckets, counts, ranks)
+
     # -- time ------------------------------------------------------------------------
 
     def reap_expired(self, now: float | None = None, limit: int = 1000) -> int:
+        """Also settles workflow parents whose outcome a crash left uncounted."""
+        clock = self._clock(now)
         with self._write() as conn:
-            rows = conn.execute(
-                Q["reap_expired"], {"now": self._clock(now), "limit": limit}
-            ).fetchall()
+            rows = conn.execute(Q["reap_expired"], {"now": clock, "limit": limit}).fetchall()
+            run = _runner(conn)
+            workflows.settle(run, [r["id"] for r in rows if r["has_dependents"]], clock)
+            workflows.settle_stragglers(run, clock)
         return len(rows)
 
     def prune(
@@ -361,7 +455,10 @@ class SQLiteStore:
             "limit": limit,
         }
         with self._write() as conn:
-            return conn.execute(Q["prune"], params).rowcount
+            gone = json.dumps([row["id"] for row in conn.execute(Q["prune"], params).fetchall()])
+            conn.execute(Q["prune_child_edges"], {"ids": gone})
+            conn.execute(Q["prune_parent_edges"], {"ids": gone})
+        return len(json.loads(gone))
 
     def replay(
         self,
@@ -430,6 +527,45 @@ class SQLiteStore:
     def list_queues(self) -> builtins.list[QueueSettings]:
         return [_queue(row) for row in self._conn().execute(Q["list_queues"])]
 
+    def set_schedules(self, schedules: Sequence[ScheduleSpec]) -> None:
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                Q["set_schedule"], [{**schedule_params(s), "now": now} for s in schedules]
+            )
+
+    def delete_schedules(self, names: Sequence[str]) -> builtins.list[str]:
+        with self._write() as conn:
+            rows = conn.execute(Q["delete_schedules"], {"names": json.dumps(list(names))})
+            return sorted(row["name"] for row in rows)
+
+    def list_schedules(self) -> builtins.list[ScheduleSpec]:
+        return [schedule_from_row(dict(r)) for r in self._conn().execute(Q["list_schedules"])]
+
+    # -- workers -------------------------------------------------------------------
+
+    def register_worker(self, worker: NewWorker, now: float | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(Q["register_worker"], {**worker_params(worker), "now": self._clock(now)})
+
+    def heartbeat_worker(self, worker_id: str, in_flight: int, now: float | None = None) -> bool:
+        params = {"id": worker_id, "in_flight": in_flight, "now": self._clock(now)}
+        with self._write() as conn:
+            return conn.execute(Q["heartbeat_worker"], params).fetchone() is not None
+
+    def deregister_worker(self, worker_id: str, now: float | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(Q["deregister_worker"], {"id": worker_id, "now": self._clock(now)})
+
+    def list_workers(self, now: float | None = None) -> builtins.list[WorkerInfo]:
+        params = {"now": self._clock(now), "dead_after_beats": DEAD_AFTER_BEATS}
+        return [worker_from_row(dict(r)) for r in self._conn().execute(Q["list_workers"], params)]
+
+    def prune_workers(self, retention_seconds: float, now: float | None = None) -> int:
+        params = {"now": self._clock(now), "retention_seconds": retention_seconds}
+        with self._write() as conn:
+            return conn.execute(Q["prune_workers"], params).rowcount
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._connections:
@@ -443,15 +579,63 @@ def _queue(row: sqlite3.Row) -> QueueSettings:
 
 
 def _statements(script: str) -> builtins.list[str]:
-    """Split a migration into statements; comments go first, as they may hold semicolons."""
-    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
-    return [s.strip() for s in code.split(";") if s.strip()]
+    """Split a migration into statements; comments go first, as they may hold semicolons.
+
+    A statement ends where SQLite says one is complete, so a trigger's body (statements
+    between BEGIN and END) stays in one piece.
+    """
+    statements: builtins.list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
-def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
+def _runner(conn: sqlite3.Connection) -> workflows.Run:
+    """Named queries on `conn`, inside its open transaction; lists travel as JSON."""
+
+    def run(name: str, params: dict[str, Any]) -> builtins.list[dict[str, Any]]:
+        values = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
+        return [dict(row) for row in conn.execute(Q[name], values)]
+
+    return run
+
+
+def _callers(connection: Any, path: str) -> sqlite3.Cursor:
+    """The caller's own connection, checked: it must be sqlite3, on our file, and in a
+    transaction (or about to open one), else the task would not share its fate."""
+    if not isinstance(connection, sqlite3.Connection):
+        raise ConfigurationError(
+            f"connection= must be a sqlite3.Connection for a SQLite store, not "
+            f"{type(connection).__module__}.{type(connection).__qualname__}"
+        )
+    files = [row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"]
+    if not files or Path(files[0]).resolve() != Path(path).resolve():
+        raise ConfigurationError(
+            f"connection= is open on {files[0] if files else 'no file'!r}, not on this "
+            f"store's file {path!r}"
+        )
+    if connection.isolation_level is None and not connection.in_transaction:
+        raise ConfigurationError(
+            "connection= is in autocommit mode with no transaction open; run BEGIN first, "
+            "or the task would be committed on its own"
+        )
+    cursor = connection.cursor()
+    cursor.row_factory = sqlite3.Row  # the caller's own row factory stays as it was
+    return cursor
+
+
+def _enqueue_params(new: NewTask, task_id: str, has_dependents: bool, now: float) -> dict[str, Any]:
     retry = new.retry
     return {
-        "id": str(uuid.uuid4()),
+        "id": task_id,
         "name": new.name,
         "queue": new.queue,
         "priority": None if new.priority is None else int(new.priority),
@@ -468,5 +652,6 @@ def _enqueue_params(new: NewTask, now: float) -> dict[str, Any]:
         "idempotency_key": new.idempotency_key,
         "group_key": new.group,
         "concurrency_key": new.concurrency_key,
+        **workflows.columns(new, has_dependents),
         **DEFAULTS,
     }
