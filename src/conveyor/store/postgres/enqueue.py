@@ -2,7 +2,9 @@
 
 The batch travels as one JSON document per INSERT of `BATCH_ROWS` rows, all chunks in
 one transaction. A task whose (queue, idempotency key) another task already holds is not
-inserted: the holder is returned in its place, marked as not created.
+inserted: the holder is returned in its place, marked as not created. The INSERT also
+sends the wake-up notification, so a batch that fits one INSERT and can never need a
+second write (`one_statement`) runs as one autocommit statement: one round trip.
 """
 
 from __future__ import annotations
@@ -11,17 +13,32 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.core import payload
-from conveyor.core.task import NewTask, Status, Task
+from conveyor.core.task import NewTask, Task
 from conveyor.errors import StoreUnavailable
 from conveyor.store import workflows
 from conveyor.store.base import Enqueued
 from conveyor.store.postgres.connections import RETRIES, Executor
-from conveyor.store.postgres.listen import notify
 from conveyor.store.postgres.queries import Q, task_of
 from conveyor.store.rows import DEFAULTS
 
 BATCH_ROWS = 5000
 """Rows per INSERT in a bulk enqueue; all chunks share one transaction."""
+
+
+def one_statement(tasks: Sequence[NewTask]) -> bool:
+    """Whether `enqueue_tasks` may run without an explicit transaction: its only write is
+    then one INSERT, atomic by itself.
+
+    That holds for one chunk of tasks without workflow edges (a second write) when none
+    can clash on an idempotency key, or when the batch is a single task: if that one
+    clashes, nothing was written, and the lookup of the holder (and the INSERT again, if
+    the holder was pruned meanwhile) are statements of their own in any case.
+    """
+    if len(tasks) == 1:
+        return not tasks[0].parents
+    return len(tasks) <= BATCH_ROWS and all(
+        not t.parents and t.idempotency_key is None for t in tasks
+    )
 
 
 def enqueue_tasks(conn: Executor, tasks: Sequence[NewTask]) -> list[Enqueued]:
@@ -53,7 +70,6 @@ def enqueue_tasks(conn: Executor, tasks: Sequence[NewTask]) -> list[Enqueued]:
         parents, children, positions = zip(*graph.edges, strict=True)
         params = {"parents": parents, "children": children, "positions": positions}
         conn.execute(Q["add_dependencies"], {k: list(v) for k, v in params.items()})
-    notify(conn, (t.queue for t in created.values() if t.status is Status.QUEUED))
     return [
         Enqueued(created[i], True)
         if i in created
