@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -26,38 +27,87 @@ def _json(value: Any) -> Any:
     return payload.loads(value) if isinstance(value, str | bytes) else value
 
 
+# Every claimed or enqueued task passes through `task_from_row`, so it avoids the general
+# paths where a cheaper one gives the same value: enum members by dict lookup, the empty
+# JSON array and object (most tasks' kwargs and errors) without the decoder, and one
+# shared `RetryPolicy` per distinct policy (it is frozen).
+_STATUS = {member.value: member for member in Status}
+_PRIORITY = {member.value: member for member in Priority}
+_RETRY_POLICIES: dict[tuple[Any, ...], RetryPolicy] = {}
+_RETRY_POLICIES_MAX = 1024
+_loads = json.loads
+_fromtimestamp = datetime.fromtimestamp
+
+
+def _column_json(value: Any) -> Any:
+    """A JSON column as a value; a str is the encoded JSON (never the value itself)."""
+    if value.__class__ is str:
+        if value == "[]":
+            return []
+        if value == "{}":
+            return {}
+        return _loads(value)
+    return _json(value)
+
+
+def _time(value: Any) -> datetime | None:
+    """`to_datetime` with the common cases (NULL, epoch seconds) first."""
+    if value is None:
+        return None
+    if value.__class__ is float:
+        return _fromtimestamp(value, UTC)
+    return to_datetime(value)
+
+
+def _retry_policy(
+    max_attempts: int, min_backoff: Any, max_backoff: Any, max_doublings: int
+) -> RetryPolicy:
+    key = (max_attempts, min_backoff, max_backoff, max_doublings)
+    policy = _RETRY_POLICIES.get(key)
+    if policy is None:
+        policy = RetryPolicy(
+            max_attempts=max_attempts,
+            min_backoff=float(min_backoff),
+            max_backoff=float(max_backoff),
+            max_doublings=max_doublings,
+        )
+        if len(_RETRY_POLICIES) >= _RETRY_POLICIES_MAX:
+            _RETRY_POLICIES.clear()
+        _RETRY_POLICIES[key] = policy
+    return policy
+
+
 def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
-    status = Status(row["status"])
-    run_at = to_datetime(row["run_at"])
+    status = _STATUS.get(row["status"]) or Status(row["status"])
+    run_at = _time(row["run_at"])
     assert run_at is not None
     if status is Status.QUEUED and run_at > now:
         status = Status.SCHEDULED
+    priority = row["priority"]
+    max_attempts = row["max_attempts"]
     return Task(
         id=str(row["id"]),
         name=row["name"],
         queue=row["queue"],
         status=status,
-        priority=Priority(row["priority"]),
-        args=_json(row["args"]),
-        kwargs=_json(row["kwargs"]),
+        priority=_PRIORITY.get(priority) or Priority(priority),
+        args=_column_json(row["args"]),
+        kwargs=_column_json(row["kwargs"]),
         attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        retry=RetryPolicy(
-            max_attempts=row["max_attempts"],
-            min_backoff=float(row["min_backoff"]),
-            max_backoff=float(row["max_backoff"]),
-            max_doublings=row["max_doublings"],
+        max_attempts=max_attempts,
+        retry=_retry_policy(
+            max_attempts, row["min_backoff"], row["max_backoff"], row["max_doublings"]
         ),
         timeout=row["timeout"],
-        result=_json(row["result"]),
-        errors=_json(row["errors"]) or [],
-        created_at=to_datetime(row["created_at"]),  # type: ignore[arg-type]
+        result=_column_json(row["result"]),
+        errors=_column_json(row["errors"]) or [],
+        created_at=_time(row["created_at"]),  # type: ignore[arg-type]
         run_at=run_at,
-        started_at=to_datetime(row["started_at"]),
-        finished_at=to_datetime(row["finished_at"]),
+        started_at=_time(row["started_at"]),
+        finished_at=_time(row["finished_at"]),
         idempotency_key=row["idempotency_key"],
         worker_id=row["worker_id"],
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
+        lease_expires_at=_time(row["lease_expires_at"]),
         seq=row["seq"],
         group=row.get("group_key"),
         concurrency_key=row.get("concurrency_key"),

@@ -104,11 +104,19 @@ WHERE id = :id AND lease_token = :token AND status = 'running'
 RETURNING id;
 
 -- name: complete
--- Finish an attempt successfully, if the lease is still held.
+-- Finish attempts successfully, where the lease is still held: the whole batch in one
+-- statement. :leases is a JSON array of [id, token, result], the result being the JSON
+-- text of the value (stored as given, not re-encoded by SQLite's JSON functions).
 UPDATE conveyor_tasks
-SET status = 'completed', result = :result, finished_at = :now, lease_expires_at = NULL
-WHERE id = :id AND lease_token = :token AND status = 'running'
-RETURNING id, has_dependents;
+SET status = 'completed', result = b.result, finished_at = :now, lease_expires_at = NULL
+FROM (
+    SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+           json_extract(value, '$[2]') AS result
+    FROM json_each(:leases)
+) AS b
+WHERE conveyor_tasks.id = b.id AND conveyor_tasks.lease_token = b.token
+  AND conveyor_tasks.status = 'running'
+RETURNING conveyor_tasks.id, conveyor_tasks.has_dependents;
 
 -- name: fail
 -- Record a failed attempt: back to queued after the delay, or failed for good when the
