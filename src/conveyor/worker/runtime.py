@@ -10,8 +10,10 @@
 ```
 
 A worker claims only as many tasks as it has free slots, so an idle worker never starves
-behind tasks another one prefetched. A slot stays taken until the attempt's outcome is in
-the store, so leases of finished-but-unacknowledged attempts keep being extended.
+behind tasks another one prefetched. A slot is freed when its handler returns, so the next
+claim overlaps the acknowledgement of the last batch instead of waiting for it; the
+attempt stays in flight (its lease extended, `stop` waiting for it) until its outcome is
+in the store, and at most `concurrency` outcomes wait for acknowledgement at a time.
 
 Stop: the first signal stops claiming and lets attempts in flight finish within the grace
 period; what is left is cancelled and released so other workers take it at once. A second
@@ -104,6 +106,8 @@ class Worker:
             heartbeat_seconds=self.config.lease_seconds / 3,
         )
         self._inflight: dict[str, InFlight] = {}
+        self._acking: set[str] = set()
+        """Attempts in flight whose handler has returned: their outcome awaits the store."""
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._slot_free = asyncio.Event()
         self._retry_queued = asyncio.Event()
@@ -163,7 +167,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         backoff = Backoff()
         while not self._stopping.is_set():
-            free = self.config.concurrency - len(self._inflight)
+            free = self._free_slots()
             if free <= 0:
                 self._slot_free.clear()
                 await _first(self._slot_free.wait(), self._stopping.wait())
@@ -182,6 +186,13 @@ class Worker:
                 delay = backoff.next()
                 log.error("store unavailable while claiming (%s); retrying in %.1fs", exc, delay)
                 await _first(self._stopping.wait(), timeout=delay)
+
+    def _free_slots(self) -> int:
+        """Slots whose handler has returned, while no more than `concurrency` outcomes
+        await acknowledgement (so leases held never exceed twice the concurrency)."""
+        concurrency = self.config.concurrency
+        running = len(self._inflight) - len(self._acking)
+        return min(concurrency - running, 2 * concurrency - len(self._inflight))
 
     async def _idle(self) -> None:
         """Nothing (more) is due: sleep until new work is announced or a delayed task is due."""
@@ -216,12 +227,15 @@ class Worker:
         entry = self._inflight.get(claimed.task.id)
         if entry is not None and not entry.lost:
             self._outcomes.put_nowait(outcome)
+            self._acking.add(claimed.task.id)
+            self._slot_free.set()
         else:
             self._finish([claimed.task.id])
 
     def _finish(self, task_ids: Sequence[str]) -> None:
         for task_id in task_ids:
             self._inflight.pop(task_id, None)
+            self._acking.discard(task_id)
         self._slot_free.set()
 
     # -- outcomes ------------------------------------------------------------------------
