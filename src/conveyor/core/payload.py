@@ -8,9 +8,12 @@ from collections.abc import Mapping, Sequence
 from conveyor.core.task import JSONValue
 from conveyor.errors import PayloadError
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""What `json.dumps` with these options builds on every call; encoding holds no state."""
+
 
 def dumps(value: JSONValue) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | bytes | None) -> JSONValue:

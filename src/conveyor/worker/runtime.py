@@ -212,10 +212,8 @@ class Worker:
 
     def _start(self, claimed: Claimed) -> None:
         task = claimed.task
-        log.debug(
-            "task started",
-            extra=_task_fields(claimed),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("task started", extra=_task_fields(claimed))
         attempt = asyncio.create_task(self._attempt(claimed), name=f"conveyor-task-{task.id}")
         self._inflight[task.id] = InFlight(claimed, attempt)
 
@@ -275,7 +273,10 @@ class Worker:
         self._log_outcomes(batch, accepted)
 
     def _log_outcomes(self, batch: list[Outcome], accepted: set[str]) -> None:
+        debug = log.isEnabledFor(logging.DEBUG)
         for outcome in batch:
+            if not debug and isinstance(outcome, Completion) and outcome.lease.task_id in accepted:
+                continue  # would only log at debug level
             entry = self._inflight.get(outcome.lease.task_id)
             fields = _task_fields(entry.claimed) if entry else {}
             if outcome.lease.task_id not in accepted:

@@ -1,0 +1,127 @@
+"""Sync handlers' returns reach the loop in batches (`executor._Returns`): every attempt
+still gets its own result or error, and an attempt cancelled before its thread took it
+never runs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from conveyor.core.task import (
+    Claimed,
+    Completion,
+    Failure,
+    Lease,
+    Priority,
+    RetryPolicy,
+    Status,
+    Task,
+)
+from conveyor.tasks import Registry, TaskDefinition
+from conveyor.worker.executor import HandlerExecutor
+
+
+def claimed(name: str, args: list[Any], timeout: float | None = None) -> Claimed:
+    now = datetime.now(UTC)
+    task = Task(
+        id=f"{name}-{args}",
+        name=name,
+        queue="default",
+        status=Status.RUNNING,
+        priority=Priority.NORMAL,
+        args=args,
+        kwargs={},
+        attempts=1,
+        max_attempts=1,
+        retry=RetryPolicy(max_attempts=1),
+        timeout=timeout,
+        result=None,
+        errors=[],
+        created_at=now,
+        run_at=now,
+        started_at=now,
+        finished_at=None,
+        idempotency_key=None,
+        worker_id="w",
+        lease_expires_at=None,
+    )
+    return Claimed(task, Lease(task.id, 1))
+
+
+def executor(threads: int, **handlers: Any) -> HandlerExecutor:
+    registry = Registry()
+    for name, fn in handlers.items():
+        registry.add(TaskDefinition(name, fn))
+    return HandlerExecutor(registry, "w", threads)
+
+
+def test_many_sync_handlers_returning_at_once_each_get_their_own_outcome() -> None:
+    def double(x: int) -> int:
+        if x % 7 == 3:
+            raise ValueError(f"bad {x}")
+        return 2 * x
+
+    runner = executor(8, double=double)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(runner.execute(claimed("double", [i])) for i in range(200)))
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        runner.close()
+
+    for i, outcome in enumerate(outcomes):
+        if i % 7 == 3:
+            assert isinstance(outcome, Failure)
+            assert outcome.error.error == f"ValueError: bad {i}"
+            assert "raise ValueError" in outcome.error.traceback
+        else:
+            assert outcome == Completion(Lease(f"double-{[i]}", 1), 2 * i)
+
+
+def test_an_attempt_that_times_out_before_a_thread_takes_it_never_runs() -> None:
+    gate = threading.Event()
+    ran: list[str] = []
+
+    def block() -> str:
+        gate.wait(timeout=10)
+        return "blocked"
+
+    def record(key: str) -> str:
+        ran.append(key)
+        return key
+
+    runner = executor(1, block=block, record=record)
+
+    async def main() -> tuple[Any, Any]:
+        first = asyncio.ensure_future(runner.execute(claimed("block", [])))
+        second = await runner.execute(claimed("record", ["late"], timeout=0.1))
+        gate.set()
+        return await first, second
+
+    try:
+        first, second = asyncio.run(main())
+    finally:
+        runner.close()
+
+    assert first.result == "blocked"
+    assert isinstance(second, Failure)
+    assert "timed out" in second.error.error
+    assert ran == []
+
+
+def test_a_handler_raising_stop_iteration_fails_its_attempt() -> None:
+    def stop() -> None:
+        raise StopIteration("done")
+
+    runner = executor(2, stop=stop)
+    try:
+        outcome = asyncio.run(asyncio.wait_for(runner.execute(claimed("stop", [])), 10))
+    finally:
+        runner.close()
+
+    assert isinstance(outcome, Failure)
+    assert "StopIteration" in outcome.error.error
