@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from conveyor.core.payload import MAX_DEPTH, nesting
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Status, Task
 from conveyor.core.workflow import WorkflowView
@@ -77,6 +78,8 @@ class TaskIn(Strict):
     @field_validator("payload", "args")
     @classmethod
     def _encodable(cls, value: Any) -> Any:
+        for member in value.values() if isinstance(value, dict) else value:
+            shallow(member)
         return encodable(value)
 
     @field_validator("scheduled_at")
@@ -95,6 +98,15 @@ class TaskIn(Strict):
         if self.delay_seconds and self.scheduled_at is not None:
             raise ValueError("give delay_seconds or scheduled_at, not both")
         return self
+
+
+def shallow(value: Any) -> Any:
+    """`value`, if it nests lists and objects at most `MAX_DEPTH` levels."""
+    if nesting(value) > MAX_DEPTH:
+        raise ValueError(
+            f"nests lists and objects more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}"
+        )
+    return value
 
 
 def encodable(value: Any) -> Any:
@@ -400,7 +412,7 @@ class CompleteIn(Strict):
     @field_validator("result")
     @classmethod
     def _encodable(cls, value: Any) -> Any:
-        return encodable(value)
+        return encodable(shallow(value))
 
 
 class FailIn(Strict):
