@@ -254,6 +254,13 @@ class QueueSettingsIn(Strict):
     completed_retention: Seconds | None = None
     failed_retention: Seconds | None = None
     priority: PriorityName | None = None
+    secret_fields: (
+        list[Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=NO_NUL)]] | None
+    ) = Field(
+        default=None,
+        max_length=100,
+        description='Payload keys whose values the API and logs show as "***".',
+    )
 
 
 class QueueSettingsOut(BaseModel):
@@ -274,11 +281,13 @@ class QueueSettingsOut(BaseModel):
     completed_retention: float | None
     failed_retention: float | None
     priority: PriorityName | None
+    secret_fields: list[str]
 
     @classmethod
     def of(cls, settings: QueueSettings) -> QueueSettingsOut:
         values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "name"}
         values["priority"] = None if settings.priority is None else str(settings.priority)
+        values["secret_fields"] = list(settings.secret_fields)
         return cls(**values)
 
 

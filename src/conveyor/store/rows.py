@@ -72,12 +72,15 @@ def queue_from_row(row: Mapping[str, Any]) -> QueueSettings:
     values["paused"] = bool(values["paused"])
     if values["priority"] is not None:
         values["priority"] = Priority(values["priority"])
+    values["secret_fields"] = tuple(payload.loads(values["secret_fields"]) or ())
     return QueueSettings(**values)
 
 
 def queue_params(settings: QueueSettings) -> dict[str, Any]:
     values = {name: getattr(settings, name) for name in QUEUE_FIELDS}
     values["priority"] = None if settings.priority is None else int(settings.priority)
+    secret = settings.secret_fields
+    values["secret_fields"] = payload.dumps(list(secret)) if secret else None
     return values
 
 

@@ -484,11 +484,12 @@ INSERT INTO conveyor_migrations (version) VALUES (%(version)s);
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, updated_at
+    failed_retention, priority, secret_fields, updated_at
 ) VALUES (
     %(name)s, %(paused)s, %(rate)s, %(burst)s, %(max_concurrent)s, %(max_per_key)s,
     %(max_attempts)s, %(min_backoff)s, %(max_backoff)s, %(max_doublings)s, %(age_limit)s,
-    %(lease_seconds)s, %(completed_retention)s, %(failed_retention)s, %(priority)s, now()
+    %(lease_seconds)s, %(completed_retention)s, %(failed_retention)s, %(priority)s,
+    %(secret_fields)s, now()
 )
 ON CONFLICT (name) DO UPDATE SET
     paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
@@ -498,6 +499,7 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    secret_fields = excluded.secret_fields,
     updated_at = excluded.updated_at,
     tokens = CASE WHEN conveyor_queues.rate IS NOT DISTINCT FROM excluded.rate
                    AND conveyor_queues.burst IS NOT DISTINCT FROM excluded.burst

@@ -245,11 +245,11 @@ SELECT min(run_at) FROM conveyor_tasks WHERE status = 'queued' AND queue = :queu
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, updated_at
+    failed_retention, priority, secret_fields, updated_at
 ) VALUES (
     :name, :paused, :rate, :burst, :max_concurrent, :max_per_key, :max_attempts, :min_backoff,
     :max_backoff, :max_doublings, :age_limit, :lease_seconds, :completed_retention,
-    :failed_retention, :priority, :now
+    :failed_retention, :priority, :secret_fields, :now
 )
 ON CONFLICT (name) DO UPDATE SET
     paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
@@ -259,6 +259,7 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    secret_fields = excluded.secret_fields,
     updated_at = excluded.updated_at,
     tokens = CASE WHEN conveyor_queues.rate IS excluded.rate
                    AND conveyor_queues.burst IS excluded.burst
