@@ -442,7 +442,11 @@ END $$
 """
 
 
-@pytest.mark.timeout(180)  # shrinking a failure takes longer than finding it
+# Shrinking a failure takes longer than finding it; a soak takes as long as it takes.
+@pytest.mark.timeout(180 if PROFILE == "ci" else 3600)
 def test_random_operations_keep_every_invariant(open_fresh: Callable[[], Store]) -> None:
     machine = type("Machine", (StoreMachine,), {"open_fresh": staticmethod(open_fresh)})
+    assert PROFILE in PROFILES, (
+        f"CONVEYOR_HYPOTHESIS_PROFILE={PROFILE!r} is not one of {', '.join(PROFILES)}"
+    )
     run_state_machine_as_test(machine, settings=PROFILES[PROFILE])
