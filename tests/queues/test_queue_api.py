@@ -28,6 +28,9 @@ SETTINGS = {
     "failed_retention",
     "priority",
     "secret_fields",
+    "target",
+    "secret",
+    "previous_secret",
 }
 DEFAULTS: dict[str, Any] = {**dict.fromkeys(SETTINGS), "paused": False, "secret_fields": []}
 
@@ -94,6 +97,9 @@ def test_patch_sets_settings_spelled_as_people_write_them(
         "failed_retention": 30 * 86400.0,
         "priority": "high",
         "secret_fields": ["password", "card"],
+        "target": None,
+        "secret": None,
+        "previous_secret": None,
     }
     assert app.queue_settings("emails") == QueueSettings(
         "emails",

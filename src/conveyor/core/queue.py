@@ -8,10 +8,12 @@ worker process and host together. `None` means "no limit" (or, for the retry pol
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from conveyor.core.limits import parse_duration, parse_rate
+from conveyor.core.target import Target
 from conveyor.core.task import Priority
 from conveyor.errors import ConfigurationError
 
@@ -43,6 +45,17 @@ class QueueSettings:
     secret_fields: tuple[str, ...] = ()
     """Payload keys whose values are secret: the HTTP API (every reader, admin included)
     and log lines show them as "***"; the handler still receives the real values."""
+    target: Target | None = None
+    """Push delivery: the dispatcher POSTs this queue's tasks to the target."""
+    secret: str | None = field(default=None, repr=False)
+    """Signs push requests. Never shown: see `redacted`."""
+    previous_secret: str | None = field(default=None, repr=False)
+    """Still signed with during a rotation, so receivers holding either secret verify."""
+
+    @property
+    def secrets(self) -> list[str]:
+        """Signing secrets, the current one first."""
+        return [s for s in (self.secret, self.previous_secret) if s]
 
     @property
     def limited(self) -> bool:
@@ -86,6 +99,14 @@ def check(s: QueueSettings) -> QueueSettings:
     _secret_fields(s)
     if s.max_doublings is not None and s.max_doublings < 0:
         raise ConfigurationError(f"queue {s.name!r}: max_doublings must not be negative")
+    for name in ("secret", "previous_secret"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigurationError(f"queue {s.name!r}: {name} must be a non-empty string")
+    if s.previous_secret is not None and s.secret is None:
+        raise ConfigurationError(
+            f"queue {s.name!r}: previous_secret is set without a secret to sign with"
+        )
     if None not in (s.min_backoff, s.max_backoff) and s.max_backoff < s.min_backoff:  # type: ignore[operator]
         raise ConfigurationError(f"queue {s.name!r}: max_backoff is below min_backoff")
     return s
@@ -145,21 +166,31 @@ def coerce(changes: dict[str, Any]) -> dict[str, Any]:
     for key, value in changes.items():
         if value is None:
             out[key] = () if key == "secret_fields" else None
-        elif key == "rate":
-            out[key] = parse_rate(value)
         elif key in DURATIONS:
             try:
                 out[key] = parse_duration(value)
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{key}: {exc}") from None
-        elif key == "priority":
-            out[key] = Priority.parse(value)
-        elif key == "secret_fields":
-            out[key] = _key_list(value)
-        elif key == "paused":
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"paused must be true or false, not {value!r}")
-            out[key] = value
         else:
-            out[key] = value
+            out[key] = _COERCE.get(key, _as_given)(value)
     return out
+
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+def _paused(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"paused must be true or false, not {value!r}")
+    return value
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "rate": parse_rate,
+    "priority": Priority.parse,
+    "secret_fields": _key_list,
+    "target": Target.parse,
+    "paused": _paused,
+}
+"""How each setting that is not a duration is read from what people write."""
