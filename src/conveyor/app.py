@@ -591,10 +591,7 @@ def _checked(new: NewTask) -> NewTask:
     payload.check_arguments(new.name, new.args, new.kwargs)
     if not new.queue:
         raise ConfigurationError(f"task {new.name!r}: queue name must not be empty")
-    if new.idempotency_key is not None and not isinstance(new.idempotency_key, str):
-        raise ConfigurationError(
-            f"task {new.name!r}: idempotency_key must be a string, not {new.idempotency_key!r}"
-        )
+    payload.check_idempotency_key(new.name, new.idempotency_key)
     if new.run_at is not None and new.run_at.tzinfo is None:
         raise ConfigurationError(
             f"task {new.name!r}: run_at {new.run_at.isoformat()} has no timezone; "

@@ -11,6 +11,7 @@ from conveyor.api import errors
 from conveyor.api.announcer import Announcer
 from conveyor.api.auth import Tokens
 from conveyor.api.defaults import DEFAULT_BODY_LIMIT
+from conveyor.api.depth import JsonDepth
 from conveyor.api.routes import dlq, metrics, ops, pull, queues, schedules, tasks, workflows
 from conveyor.api.schemas import ErrorOut
 from conveyor.app import Conveyor
@@ -65,6 +66,7 @@ def create_api(
     for module in (tasks, workflows, queues, dlq, pull, schedules, ops, metrics):
         api.include_router(module.router)
     mount_dashboard(api, conveyor, api.state.tokens.scopes_by_token, session_secret)
+    api.add_middleware(JsonDepth)
     api.add_middleware(errors.JsonBodies)
     api.add_middleware(errors.BodyLimit, limit=body_limit)
     return api

@@ -8,6 +8,7 @@ worker process and host together. `None` means "no limit" (or, for the retry pol
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -41,6 +42,9 @@ class QueueSettings:
     failed_retention: float | None = None
     priority: Priority | None = None
     """Priority of tasks enqueued without one."""
+    secret_fields: tuple[str, ...] = ()
+    """Payload keys whose values are secret: the HTTP API (every reader, admin included)
+    and log lines show them as "***"; the handler still receives the real values."""
     target: Target | None = None
     """Push delivery: the dispatcher POSTs this queue's tasks to the target."""
     secret: str | None = field(default=None, repr=False)
@@ -92,6 +96,7 @@ def check(s: QueueSettings) -> QueueSettings:
         "failed_retention",
     ):
         _positive(s, name, getattr(s, name), allow_zero=name == "min_backoff")
+    _secret_fields(s)
     if s.max_doublings is not None and s.max_doublings < 0:
         raise ConfigurationError(f"queue {s.name!r}: max_doublings must not be negative")
     for name in ("secret", "previous_secret"):
@@ -105,6 +110,24 @@ def check(s: QueueSettings) -> QueueSettings:
     if None not in (s.min_backoff, s.max_backoff) and s.max_backoff < s.min_backoff:  # type: ignore[operator]
         raise ConfigurationError(f"queue {s.name!r}: max_backoff is below min_backoff")
     return s
+
+
+MAX_SECRET_FIELDS = 100
+
+
+def _secret_fields(s: QueueSettings) -> None:
+    names = s.secret_fields
+    if not isinstance(names, tuple) or len(names) > MAX_SECRET_FIELDS:
+        raise ConfigurationError(
+            f"queue {s.name!r}: secret_fields must be a list of at most "
+            f"{MAX_SECRET_FIELDS} payload keys"
+        )
+    for name in names:
+        if not isinstance(name, str) or not 1 <= len(name) <= 200:
+            raise ConfigurationError(
+                f"queue {s.name!r}: secret_fields entry {name!r} must be a payload key "
+                "of 1 to 200 characters"
+            )
 
 
 def _positive(s: QueueSettings, name: str, value: float | None, allow_zero: bool = False) -> None:
@@ -126,6 +149,12 @@ DURATIONS = (
 )
 
 
+def _key_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigurationError(f"secret_fields must be a list of payload keys, not {value!r}")
+    return tuple(value)
+
+
 def coerce(changes: dict[str, Any]) -> dict[str, Any]:
     """Settings as people write them (`rate="50/s"`, `age_limit="2h"`, `priority="high"`)
     turned into values; None clears a setting back to its default.
@@ -136,22 +165,32 @@ def coerce(changes: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in changes.items():
         if value is None:
-            out[key] = None
-        elif key == "rate":
-            out[key] = parse_rate(value)
+            out[key] = () if key == "secret_fields" else None
         elif key in DURATIONS:
             try:
                 out[key] = parse_duration(value)
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{key}: {exc}") from None
-        elif key == "priority":
-            out[key] = Priority.parse(value)
-        elif key == "target":
-            out[key] = Target.parse(value)
-        elif key == "paused":
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"paused must be true or false, not {value!r}")
-            out[key] = value
         else:
-            out[key] = value
+            out[key] = _COERCE.get(key, _as_given)(value)
     return out
+
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+def _paused(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"paused must be true or false, not {value!r}")
+    return value
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "rate": parse_rate,
+    "priority": Priority.parse,
+    "secret_fields": _key_list,
+    "target": Target.parse,
+    "paused": _paused,
+}
+"""How each setting that is not a duration is read from what people write."""

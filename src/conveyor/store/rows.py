@@ -124,6 +124,7 @@ def queue_from_row(row: Mapping[str, Any]) -> QueueSettings:
     values["paused"] = bool(values["paused"])
     if values["priority"] is not None:
         values["priority"] = Priority(values["priority"])
+    values["secret_fields"] = tuple(payload.loads(values["secret_fields"]) or ())
     if row.get("target_url") is not None:
         values["target"] = Target(
             url=row["target_url"],
@@ -137,6 +138,8 @@ def queue_from_row(row: Mapping[str, Any]) -> QueueSettings:
 def queue_params(settings: QueueSettings) -> dict[str, Any]:
     values = {name: getattr(settings, name) for name in QUEUE_FIELDS}
     values["priority"] = None if settings.priority is None else int(settings.priority)
+    secret = settings.secret_fields
+    values["secret_fields"] = payload.dumps(list(secret)) if secret else None
     target = settings.target
     values["target_url"] = target.url if target else None
     values["target_method"] = target.method if target else None

@@ -534,14 +534,14 @@ INSERT INTO conveyor_migrations (version) VALUES (%(version)s);
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, target_url, target_method, target_headers, target_deadline,
-    secret, previous_secret, updated_at
+    failed_retention, priority, secret_fields, target_url, target_method, target_headers,
+    target_deadline, secret, previous_secret, updated_at
 ) VALUES (
     %(name)s, %(paused)s, %(rate)s, %(burst)s, %(max_concurrent)s, %(max_per_key)s,
     %(max_attempts)s, %(min_backoff)s, %(max_backoff)s, %(max_doublings)s, %(age_limit)s,
     %(lease_seconds)s, %(completed_retention)s, %(failed_retention)s, %(priority)s,
-    %(target_url)s, %(target_method)s, %(target_headers)s, %(target_deadline)s, %(secret)s,
-    %(previous_secret)s, now()
+    %(secret_fields)s, %(target_url)s, %(target_method)s, %(target_headers)s,
+    %(target_deadline)s, %(secret)s, %(previous_secret)s, now()
 )
 ON CONFLICT (name) DO UPDATE SET
     paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
@@ -551,6 +551,7 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    secret_fields = excluded.secret_fields,
     target_url = excluded.target_url, target_method = excluded.target_method,
     target_headers = excluded.target_headers, target_deadline = excluded.target_deadline,
     secret = excluded.secret, previous_secret = excluded.previous_secret,

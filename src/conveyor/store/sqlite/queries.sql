@@ -279,12 +279,12 @@ SELECT min(run_at) FROM conveyor_tasks WHERE status = 'queued' AND queue = :queu
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, target_url, target_method, target_headers, target_deadline,
-    secret, previous_secret, updated_at
+    failed_retention, priority, secret_fields, target_url, target_method, target_headers,
+    target_deadline, secret, previous_secret, updated_at
 ) VALUES (
     :name, :paused, :rate, :burst, :max_concurrent, :max_per_key, :max_attempts, :min_backoff,
     :max_backoff, :max_doublings, :age_limit, :lease_seconds, :completed_retention,
-    :failed_retention, :priority,
+    :failed_retention, :priority, :secret_fields,
     :target_url, :target_method, :target_headers, :target_deadline, :secret, :previous_secret,
     :now
 )
@@ -296,6 +296,7 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    secret_fields = excluded.secret_fields,
     target_url = excluded.target_url, target_method = excluded.target_method,
     target_headers = excluded.target_headers, target_deadline = excluded.target_deadline,
     secret = excluded.secret, previous_secret = excluded.previous_secret,
