@@ -46,6 +46,13 @@ soak: $(STAMP) ## three workers race on a per-second cron schedule for 3 minutes
 	CONVEYOR_CRON_SOAK_SECONDS=180 $(BIN)/pytest -q -p no:randomly \
 		tests/scheduler/test_cron.py -k three_workers_fire_each_second_once
 
+.PHONY: torture
+torture: $(STAMP) ## the torture suite at full size (kills, outages, full disk, clock jumps), then its scorecard
+	rm -f torture-results.jsonl
+	status=0; CONVEYOR_TORTURE=full CONVEYOR_TORTURE_RESULTS=$(CURDIR)/torture-results.jsonl \
+		$(BIN)/pytest -q -p no:randomly tests/torture || status=$$?; \
+	$(BIN)/python -m tests.torture.scorecard torture-results.jsonl; exit $$status
+
 .PHONY: bench
 bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 	$(BIN)/python bench/throughput.py
