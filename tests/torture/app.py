@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.apps.sink import build, record, wait_for_gate
+from conveyor import Conveyor
+from tests.apps import sink
+from tests.apps.sink import record, wait_for_gate
 
 LEAKED: list[bytearray] = []
 """What `leak_sync` keeps for good: memory a handler leaked stays leaked."""
@@ -34,6 +36,12 @@ def leak_sync(key: str, megabytes: int, gate: str) -> None:
     wait_for_gate(gate)
 
 
+def build(url: str | None = None) -> Conveyor:
+    """The sink app's tasks and the misbehaving ones, on one app."""
+    built = sink.build(url)
+    for misbehaving in (hog, hang_sync, leak_sync):
+        built.task(timeout=0.3, max_attempts=1)(misbehaving)
+    return built
+
+
 app = build()
-for misbehaving in (hog, hang_sync, leak_sync):
-    app.task(timeout=0.3, max_attempts=1)(misbehaving)

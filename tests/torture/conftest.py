@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.fixtures import app, sink  # noqa: F401 - fixtures used by this folder
+from conveyor import Conveyor
+from tests.apps.fixtures import sink  # noqa: F401 - a fixture used by this folder
 from tests.apps.sink import SinkFile
 from tests.crash.conftest import WORKERS, pytest_runtest_makereport  # noqa: F401
 from tests.torture import results, sizes
+from tests.torture.app import build
 from tests.torture.processes import TortureWorker
 
 Record = Callable[[results.Result], None]
@@ -29,6 +31,14 @@ def size() -> sizes.Sizes:
 @pytest.fixture(scope="session")
 def results_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return results.results_path(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def app(store_url: str) -> Iterator[Conveyor]:
+    """The torture app on this test's store: it knows every task's options."""
+    built = build(store_url)
+    yield built
+    built.close()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ class Sizes:
     outage_seconds: float
     outage_tasks: int
     submits: int
+    submit_rounds: int
     submit_processes: int
     shutdown_tasks: int
     disk_tasks: int
@@ -32,6 +33,7 @@ CI = Sizes(
     outage_seconds=3.0,
     outage_tasks=1_000,
     submits=20,
+    submit_rounds=1,
     submit_processes=4,
     shutdown_tasks=1_000,
     disk_tasks=500,
@@ -44,6 +46,7 @@ FULL = Sizes(
     outage_seconds=30.0,
     outage_tasks=10_000,
     submits=50,
+    submit_rounds=5,
     submit_processes=10,
     shutdown_tasks=10_000,
     disk_tasks=5_000,
