@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.api import test_server_process as api_servers
+from tests.api.conftest import free_port
 from tests.apps.sink import SinkFile
 from tests.crash.conftest import CONVEYOR, ROOT, WorkerProcess
 
@@ -35,3 +37,29 @@ class TortureWorker(WorkerProcess):
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
             )
+
+
+class ServerProcess(api_servers.ServerProcess):
+    """`conveyor server --url URL` with its output in a log file: a pipe nobody reads
+    could fill and stall a server under load, and a killed one would leave it open."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
+        environment = {
+            k: v for k, v in os.environ.items() if k not in {"CONVEYOR_API_TOKENS", "CONVEYOR_URL"}
+        }
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [CONVEYOR, "server", "--port", str(self.port), "--url", url],
+                cwd=ROOT,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)

@@ -15,16 +15,16 @@ import pytest
 
 from conveyor import Conveyor
 from tests.api.conftest import API
-from tests.api.test_server_process import ServerProcess
 from tests.crash.conftest import ROOT
 from tests.torture import sizes
 from tests.torture.conftest import Record
+from tests.torture.processes import ServerProcess
 from tests.torture.results import Result
 
 
 @pytest.fixture
-def servers(store_url: str) -> Iterator[list[ServerProcess]]:
-    started = [ServerProcess("--url", store_url) for _ in range(2)]
+def servers(store_url: str, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    started = [ServerProcess(store_url, tmp_path / f"server-{i}.log") for i in range(2)]
     yield started
     for server in started:
         server.kill()
