@@ -36,11 +36,21 @@ def leak_sync(key: str, megabytes: int, gate: str) -> None:
     wait_for_gate(gate)
 
 
+def flaky(key: str) -> None:
+    """Always fails; retried once, after a fixed backoff."""
+    record("run", key)
+    raise RuntimeError(f"flaky {key}")
+
+
+FLAKY_BACKOFF = 2.0
+
+
 def build(url: str | None = None) -> Conveyor:
     """The sink app's tasks and the misbehaving ones, on one app."""
     built = sink.build(url)
     for misbehaving in (hog, hang_sync, leak_sync):
         built.task(timeout=0.3, max_attempts=1)(misbehaving)
+    built.task(max_attempts=2, min_backoff=FLAKY_BACKOFF, max_backoff=FLAKY_BACKOFF)(flaky)
     return built
 
 

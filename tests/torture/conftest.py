@@ -67,6 +67,7 @@ def start_worker(
         lease: float = 5.0,
         grace: float = 5.0,
         reap_interval: float = 0.5,
+        queues: str = "default",
         env: dict[str, str] | None = None,
     ) -> TortureWorker:
         options = [
@@ -75,7 +76,7 @@ def start_worker(
             f"--grace={grace}",
             f"--reap-interval={reap_interval}",
             "--prune-interval=3600",
-            "--queues=default",
+            f"--queues={queues}",
         ]
         log = tmp_path / f"worker-{len(started)}.log"
         worker = TortureWorker(url or store_url, sink, log, options, env=env)
