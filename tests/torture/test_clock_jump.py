@@ -14,6 +14,7 @@ shares, so one process with a different clock is not a state that deployment can
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -117,15 +118,14 @@ def test_a_worker_clock_jump_neither_runs_early_nor_steals_leases(
     ]
     stolen += [k for k, n in sink.run_counts().items() if k.startswith("held") and n > 1]
     sink.open(gate)
-    wait_until(
-        lambda: (
-            all(app.get(h.id).status is Status.COMPLETED for h in [*held, *delayed])
-            and all(app.get(h.id).status is Status.FAILED for h in flaky)
-        ),
-        timeout=30,
-        interval=0.1,
-        message="everything finished",
-    )
+
+    def finished() -> bool:
+        return all(app.get(h.id).status is Status.COMPLETED for h in [*held, *delayed]) and all(
+            app.get(h.id).status is Status.FAILED for h in flaky
+        )
+
+    with contextlib.suppress(AssertionError):  # judged below, after the figures are kept
+        wait_until(finished, timeout=30, interval=0.1, message="everything finished")
     runs = sink.run_counts()
     record(
         Result(
@@ -140,6 +140,7 @@ def test_a_worker_clock_jump_neither_runs_early_nor_steals_leases(
     )
     assert early == [], f"ran before it was due: {early}"
     assert stolen == [], f"leases taken from the worker holding them: {stolen}"
+    assert finished(), "a task did not finish"
     assert jumped.alive() and true.alive()
     # The jump really happened: B stamps the errors it writes with its own clock.
     stamped = datetime.fromisoformat(str(app.get(flaky[0].id).errors[-1]["at"]))
