@@ -22,6 +22,7 @@ class Sizes:
     submit_rounds: int
     submit_processes: int
     shutdown_tasks: int
+    terms: int
     disk_tasks: int
 
 
@@ -36,6 +37,7 @@ CI = Sizes(
     submit_rounds=1,
     submit_processes=4,
     shutdown_tasks=1_000,
+    terms=4,
     disk_tasks=500,
 )
 FULL = Sizes(
@@ -49,6 +51,7 @@ FULL = Sizes(
     submit_rounds=5,
     submit_processes=10,
     shutdown_tasks=10_000,
+    terms=20,
     disk_tasks=5_000,
 )
 
