@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         table.add_column(column)
     for row in rows:
         table.add_row(*cells(row))
-    Console().print(table)
+    Console(width=200).print(table)
     return 0
 
 

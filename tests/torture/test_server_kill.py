@@ -35,7 +35,7 @@ KILL_EVERY = 2.0
 class Load:
     url: str
     accepted: dict[str, str] = field(default_factory=dict)  # key -> task id
-    accepted_at: list[float] = field(default_factory=list)
+    accepted_at: list[tuple[float, str]] = field(default_factory=list)  # (when, server URL)
     in_doubt: set[str] = field(default_factory=set)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,10 +46,12 @@ class Load:
             while not self.stop.is_set():
                 key = f"{name}-{sent}"
                 sent += 1
+                url = self.url
                 try:
-                    response = http.post(
-                        f"{self.url}{API}/tasks", json={"type": "run", "args": [key]}
-                    )
+                    response = http.post(f"{url}{API}/tasks", json={"type": "run", "args": [key]})
+                except httpx.ConnectError:
+                    time.sleep(0.01)  # nothing listens yet, so nothing was sent; try again
+                    continue
                 except httpx.TransportError:
                     with self.lock:
                         self.in_doubt.add(key)
@@ -58,7 +60,7 @@ class Load:
                 assert response.status_code == 202, response.text
                 with self.lock:
                     self.accepted[key] = response.json()["task_id"]
-                    self.accepted_at.append(time.monotonic())
+                    self.accepted_at.append((time.monotonic(), url))
 
 
 @pytest.fixture
@@ -94,6 +96,7 @@ def test_sigkilled_server_loses_no_acknowledged_task(
     for client in clients:
         client.start()
     kills: list[float] = []
+    urls: list[str] = []  # the server started after each kill
     ends = time.monotonic() + size.http_seconds
     while time.monotonic() < ends:
         time.sleep(KILL_EVERY / 2)  # load runs between kills: the pace of the test, not a wait
@@ -101,6 +104,7 @@ def test_sigkilled_server_loses_no_acknowledged_task(
         kills.append(time.monotonic())
         servers[-1].process.wait(10)
         load.url = start(store_url, servers, tmp_path).url
+        urls.append(load.url)
         time.sleep(KILL_EVERY / 2)
     load.stop.set()
     for client in clients:
@@ -119,7 +123,7 @@ def test_sigkilled_server_loses_no_acknowledged_task(
             lost=len(lost),
             duplicates=len(stored) - len(set(stored.values())),
             stuck=len(strays),
-            recoveries=recoveries(kills, sorted(load.accepted_at)),
+            recoveries=recoveries(kills, urls, sorted(load.accepted_at)),
         )
     )
     assert lost == [], f"{len(lost)} acknowledged task(s) missing or changed"
@@ -144,11 +148,13 @@ def all_tasks(app: Conveyor) -> dict[str, str]:
         cursor = page.next_cursor
 
 
-def recoveries(kills: list[float], accepted_at: list[float]) -> list[float]:
-    """For each kill, the time to the first 202 after it."""
+def recoveries(
+    kills: list[float], urls: list[str], accepted_at: list[tuple[float, str]]
+) -> list[float]:
+    """For each kill, the time to the first 202 from the server started after it."""
     out = []
-    for killed in kills:
-        after = [t for t in accepted_at if t > killed]
+    for killed, url in zip(kills, urls, strict=True):
+        after = [t for t, by in accepted_at if by == url]
         if after:
             out.append(after[0] - killed)
     return out
