@@ -27,13 +27,32 @@ COLUMNS = [
 ]
 
 
+ORDER = [
+    "SIGKILL workers under load",
+    "SIGKILL server during HTTP enqueue",
+    "PostgreSQL restarted, then down",
+    "SQLite on a full disk",
+    "worker clock jumps +1 h",
+    "concurrent submits, one idempotency key",
+    "handler hangs or leaks past its timeout",
+    "graceful shutdown under load",
+]
+"""The issue's order; a scenario not named here comes last."""
+
+
+def rank(row: dict[str, Any]) -> tuple[int, str, str]:
+    scenario = row["scenario"]
+    where = ORDER.index(scenario) if scenario in ORDER else len(ORDER)
+    return where, scenario, "0" if row["backend"] == "sqlite" else row["backend"]
+
+
 def load(path: Path) -> list[dict[str, Any]]:
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
             latest[(row["scenario"], row["backend"])] = row
-    return list(latest.values())
+    return sorted(latest.values(), key=rank)
 
 
 def cells(row: dict[str, Any]) -> list[str]:

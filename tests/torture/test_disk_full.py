@@ -129,7 +129,7 @@ def test_full_disk_refuses_enqueues_clearly_and_resumes(
         Result(
             scenario="SQLite on a full disk",
             backend=backend,
-            load=f"{total:,} tasks on a {DISK} tmpfs",
+            load=f"{total:,} tasks on a {DISK.removesuffix('m')} MB tmpfs",
             faults=f"disk full, {len(refusals)} enqueues refused",
             lost=sum(1 for h in [*first, *second] if app.get(h.id).status.value != "completed"),
             duplicates=sum(n - 1 for n in runs.values()),

@@ -119,7 +119,7 @@ def test_sigkilled_server_loses_no_acknowledged_task(
             scenario="SIGKILL server during HTTP enqueue",
             backend=backend,
             load=f"{len(load.accepted):,} tasks accepted, {CLIENTS} clients",
-            faults=f"{len(kills)} SIGKILLs, {len(load.in_doubt)} requests cut",
+            faults=f"{len(kills)} SIGKILL(s), {len(load.in_doubt)} requests cut",
             lost=len(lost),
             duplicates=len(stored) - len(set(stored.values())),
             stuck=len(strays),
