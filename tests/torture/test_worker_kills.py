@@ -149,7 +149,8 @@ def test_random_sigkills_lose_nothing(
     for key, pids in dead_runs:
         assert set(pids[:-1]) <= run.killed_pids, f"{key} ran twice without a kill: {pids}"
     orphaned = {key for kill in run.kills for key in kill.orphans.values()}
-    assert {key for key, _ in dead_runs} <= orphaned, "a task ran twice it was not orphaned"
+    assert {key for key, _ in dead_runs} <= orphaned, "a task ran twice though never orphaned"
+    assert result.duplicates <= sum(len(kill.orphans) for kill in run.kills)
 
 
 def runs_by_key(sink: SinkFile) -> dict[str, list[int]]:
@@ -165,6 +166,7 @@ def judge(app: Conveyor, sink: SinkFile, run: Run, total: int, backend: str) -> 
     completed = run.completed()
     never_ran = sum(1 for i in range(total) if f"k{i}" not in runs)
     limit = LEASE + REAP + SLACK
+    orphaned = sum(len(k.orphans) for k in run.kills)
     stuck = sum(
         len(k.orphans) for k in run.kills if k.recovered_at is None or k.recovered_at - k.at > limit
     )
@@ -172,7 +174,7 @@ def judge(app: Conveyor, sink: SinkFile, run: Run, total: int, backend: str) -> 
         scenario="SIGKILL workers under load",
         backend=backend,
         load=f"{total:,} tasks, {WORKERS} workers x {CONCURRENCY} slots",
-        faults=f"{len(run.kills)} SIGKILLs",
+        faults=f"{len(run.kills)} SIGKILLs, {orphaned} tasks orphaned",
         lost=max(total - completed, never_ran),
         duplicates=sum(len(pids) - 1 for pids in runs.values()),
         stuck=stuck,
