@@ -32,7 +32,9 @@ CONCURRENCY = 8
 LEASE = 2.0
 REAP = 0.5
 SLACK = 3.0
-"""Scheduling delay allowed on a loaded two-core machine, on top of lease + reap interval."""
+"""Allowed on top of lease + reaper interval: when the dead worker held the reaper duty,
+its duty lease (three reaper intervals, 1.5 s) runs out before another worker reaps;
+the rest is scheduling delay on a loaded two-core machine."""
 NAP = 0.02
 SPREAD = 0.8
 
