@@ -36,8 +36,7 @@ class Result:
     def line(self) -> str:
         fields = asdict(self)
         fields["recovery_p99"] = self.p99()
-        del fields["recoveries"]
-        fields["recoveries"] = len(self.recoveries)
+        fields["recoveries"] = [round(r, 3) for r in self.recoveries]
         return json.dumps(fields)
 
 
