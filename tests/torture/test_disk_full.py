@@ -1,5 +1,5 @@
-"""SQLite on a full disk: enqueue fails with a clear error, nothing stored is corrupted,
-and work resumes once there is space again.
+"""SQLite on a full disk: enqueue fails with a clear error (a 503 over HTTP), nothing
+stored is corrupted, and work resumes once there is space again.
 
 The store lives on a tmpfs of a few megabytes, which a ballast file then fills, so
 SQLite really gets ENOSPC (SQLITE_FULL) from the kernel. Recovery time: from the
@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from conveyor import Conveyor
+from conveyor.api.auth import Tokens
 from conveyor.errors import ConveyorError
+from tests.api.conftest import API, LiveServer
 from tests.apps.sink import SinkFile
 from tests.torture import sizes
 from tests.torture.conftest import Record, StartTortureWorker
@@ -111,6 +113,13 @@ def test_full_disk_refuses_enqueues_clearly_and_resumes(
     for refusal in refusals:
         assert isinstance(refusal, ConveyorError), repr(refusal)
         assert "full" in str(refusal), str(refusal)
+    server = LiveServer(app, Tokens.parse(None)).start()
+    try:
+        answer = server.client().post(f"{API}/tasks", json={"type": "run", "args": ["http"]})
+    finally:
+        server.stop()
+    assert answer.status_code == 503, answer.text
+    assert "database or disk is full" in answer.json()["error"]["message"]
     assert integrity(small_disk / "conveyor.db") == "ok"
 
     ballast.unlink()
