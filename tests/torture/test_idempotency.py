@@ -106,19 +106,16 @@ def test_concurrent_submits_of_one_key_make_one_task(
 ) -> None:
     for server in servers:
         server.wait_until_serving()
-    extra: list[str] = []
-    submitted = 0
-    for round in range(size.submit_rounds):
-        key = f"order-{round}"
+    extra: list[str] = []  # tasks beyond the first of a key
+    misanswered = 0  # callers told of a task other than the one stored
+    for n in range(size.submit_rounds):
+        key = f"order-{n}"
         ids = race(
-            store_url, servers, key, size.submits, size.submit_processes, tmp_path / f"go-{round}"
+            store_url, servers, key, size.submits, size.submit_processes, tmp_path / f"go-{n}"
         )
-        submitted += len(ids)
         stored = [t for t in app.list_tasks(limit=1000).tasks if t.idempotency_key == key]
         extra += [t.id for t in stored[1:]]
-        assert len(set(ids)) >= 1
-        if len(stored) == 1:
-            assert set(ids) == {stored[0].id}, "a submit was answered with another task"
+        misanswered += sum(1 for i in ids if stored and i != stored[0].id)
     record(
         Result(
             scenario="concurrent submits, one idempotency key",
@@ -129,4 +126,5 @@ def test_concurrent_submits_of_one_key_make_one_task(
         )
     )
     assert extra == [], f"{len(extra)} extra task(s) created for one key"
+    assert misanswered == 0, f"{misanswered} submit(s) answered with another task"
     assert len(app.list_tasks(limit=1000).tasks) == size.submit_rounds
