@@ -61,6 +61,10 @@ bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 bench-http: $(STAMP) ## HTTP enqueue rate of `conveyor server`, single and batch (both backends)
 	$(BIN)/python bench/http_enqueue.py
 
+.PHONY: bench-push
+bench-push: $(STAMP) ## push delivery rate to a loopback receiver, no limits (both backends)
+	$(BIN)/python bench/push.py
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

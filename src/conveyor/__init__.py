@@ -14,6 +14,7 @@ from conveyor.errors import (
     TaskNotFound,
     UnknownTaskError,
 )
+from conveyor.push.signing import verify_signature
 from conveyor.tasks import Signature, TaskFunction, TaskHandle
 from conveyor.workflows import Chain, Chord, Group, Workflow, chain, chord, group
 
@@ -43,4 +44,5 @@ __all__ = [
     "chain",
     "chord",
     "group",
+    "verify_signature",
 ]

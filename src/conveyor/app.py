@@ -37,10 +37,10 @@ from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
 from conveyor.queue_yaml import QueueChange, load_queue_document, updated_settings
 from conveyor.schedules import CronRule, schedule_of
-from conveyor.settings import resolve_url
+from conveyor.settings import resolve_push_allow, resolve_url
 from conveyor.store import open_store
 from conveyor.store.aio import AsyncStore
-from conveyor.store.base import Page, QueueStats, Store, TaskFilter
+from conveyor.store.base import Page, QueueActivity, QueueStats, Store, TaskFilter
 from conveyor.tasks import (
     EnqueueOptions,
     Registry,
@@ -86,8 +86,12 @@ class Conveyor:
     ... def send(to: str) -> None: ...
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, push_allow: str | Sequence[str] | None = None
+    ) -> None:
         self.url = resolve_url(url)
+        self.push_allow = resolve_push_allow(push_allow)
+        """URL patterns push targets must match (default: CONVEYOR_PUSH_ALLOW)."""
         self.registry = Registry()
         self._store: Store | None = None
         self._astore: AsyncStore | None = None
@@ -423,15 +427,24 @@ class Conveyor:
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Page:
         if status is not None:
             status = _status(status)
         if not 1 <= limit <= 1000:
             raise ConfigurationError(f"limit must be between 1 and 1000, not {limit}")
-        return self.store.list(TaskFilter(queue, status, name), limit=limit, cursor=cursor)
+        return self.store.list(
+            TaskFilter(queue, status, name, idempotency_key), limit=limit, cursor=cursor
+        )
 
     def stats(self) -> list[QueueStats]:
         return self.store.stats()
+
+    def activity(
+        self, window_seconds: float = 3600.0, bucket_seconds: float = 300.0
+    ) -> list[QueueActivity]:
+        """Per queue, tasks finished recently per time bucket, and processing p50/p95."""
+        return self.store.activity(window_seconds, bucket_seconds)
 
     def queues(self) -> list[QueueInfo]:
         """Every queue that has tasks or settings, with counts by state."""
@@ -466,12 +479,27 @@ class Conveyor:
         and None clears one back to its default.
 
         >>> app.queue("emails", rate="50/s", burst=10, max_concurrent=10)  # doctest: +SKIP
+
+        A `target` (a URL, or a mapping of url/method/headers/deadline) makes it a push
+        queue: the dispatcher POSTs its tasks there, signed with `secret`. The URL must
+        pass the push allow-list.
+
+        >>> app.queue("hooks", target="https://svc.example/{type}", secret="k")  # doctest: +SKIP
         """
         if "paused" in settings and settings["paused"] is None:
             settings["paused"] = False  # cleared: back to the default, not paused
-        updated = self.store.get_queue(name).updated(**coerce(settings))
+        changes = coerce(settings)
+        updated = self.store.get_queue(name).updated(**changes)
+        if changes.get("target") is not None:
+            self.push_allow.check_configured(changes["target"].url)
         self.store.set_queue(updated)
         return updated
+
+    def rotate_secret(self, name: str, secret: str) -> QueueSettings:
+        """Sign with `secret` from now on, and with the current secret too until
+        `previous_secret` is cleared, so receivers can switch at their own pace."""
+        current = self.store.get_queue(name)
+        return self.queue(name, secret=secret, previous_secret=current.secret)
 
     def queue_settings(self, name: str) -> QueueSettings:
         return self.store.get_queue(name)
@@ -493,11 +521,19 @@ class Conveyor:
         """Apply a queue file's changes: all are checked before the first is stored; then
         its schedules (checked when the file was read)."""
         updated = updated_settings(changes, self.store.get_queue)
+        self.check_push_targets(changes)
         for settings in updated:
             self.store.set_queue(settings)
         if schedules:
             self.store.set_schedules(schedules)
         return updated
+
+    def check_push_targets(self, changes: Sequence[QueueChange]) -> None:
+        """Refuse the changes if a push target they set is outside the allow-list."""
+        for change in changes:
+            target = change.settings.get("target")
+            if target is not None:
+                self.push_allow.check_configured(coerce({"target": target})["target"].url)
 
     def pause(self, queue: str) -> None:
         """Stop handing out the queue's tasks; attempts already running finish."""
@@ -555,10 +591,7 @@ def _checked(new: NewTask) -> NewTask:
     payload.check_arguments(new.name, new.args, new.kwargs)
     if not new.queue:
         raise ConfigurationError(f"task {new.name!r}: queue name must not be empty")
-    if new.idempotency_key is not None and not isinstance(new.idempotency_key, str):
-        raise ConfigurationError(
-            f"task {new.name!r}: idempotency_key must be a string, not {new.idempotency_key!r}"
-        )
+    payload.check_idempotency_key(new.name, new.idempotency_key)
     if new.run_at is not None and new.run_at.tzinfo is None:
         raise ConfigurationError(
             f"task {new.name!r}: run_at {new.run_at.isoformat()} has no timezone; "

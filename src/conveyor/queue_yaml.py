@@ -13,6 +13,9 @@
         max_doublings: 3
       max_per_key: 2             # Conveyor's own keys sit beside App Engine's
       priority: high
+    - name: hooks
+      target: https://svc.example.com/tasks/{type}   # a URL: push delivery
+      secret: s3cret             # signs the requests (Conveyor-Signature)
 
 The file is read with PyYAML's node API so that every problem names its file, line and
 key (`queue.yaml:7: rate: '5/x' must look like 5/s, 30/m, 100/h or 1/d`). All problems
@@ -26,6 +29,9 @@ Choices, documented in the README too:
 - `task_retry_limit` counts retries, Conveyor's `max_attempts` counts attempts, so
   `max_attempts = task_retry_limit + 1` (a limit of 0 runs a task once).
 - `rate: 0` (App Engine's way to stop a push queue) pauses the queue.
+- `target` is App Engine's service name, ignored; a URL there (or a mapping with `url`,
+  `method`, `headers`, `deadline`) is Conveyor's push target instead, as Cloud Tasks'
+  HTTP targets are.
 - A file changes only the settings it names; `key: null` (or `~`) clears one back to its
   default. Queues the file does not name are left alone.
 
@@ -57,6 +63,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.limits import parse_duration, parse_rate
 from conveyor.core.queue import QueueSettings, coerce
+from conveyor.core.target import Target
 from conveyor.core.task import Priority
 from conveyor.errors import ConfigurationError
 from conveyor.schedules import schedule_of
@@ -90,9 +97,12 @@ CONVEYOR_KEYS = (
     "age_limit",
     "completed_retention",
     "failed_retention",
+    "secret",
+    "previous_secret",
 )
 """Conveyor's own keys of a queue entry, named as the settings they set."""
 
+SETTING_KEYS = frozenset([*ENTRY_KEYS, *CONVEYOR_KEYS])
 CRON_KEYS = ("name", "task", "schedule", "timezone", "queue", "args", "kwargs", "misfire")
 IGNORED_CRON_KEYS = ("description", "url", "target", "retry_parameters")
 _EVERY = re.compile(
@@ -317,10 +327,12 @@ class _Reader:
             if key == "name":
                 named = True
                 name = self.name(key_node, value)
-            elif key in ENTRY_KEYS or key in CONVEYOR_KEYS:
+            elif key in SETTING_KEYS:
                 self.setting(settings, origins, key, ENTRY_KEYS.get(key, key), key_node, value)
             elif key == "retry_parameters":
                 self.retry_parameters(settings, origins, key_node, value)
+            elif key == "target" and _is_push_target(value):
+                self.target(settings, origins, key_node, value)
             elif key in IGNORED_ENTRY_KEYS:
                 self.check_ignored(key, key_node, value)
                 ignored.append(key)
@@ -329,13 +341,17 @@ class _Reader:
                 self.unknown(key_node, key, [*known, *IGNORED_ENTRY_KEYS])
         line = node.start_mark.line + 1
         if name is None:
-            if not named:
-                self.problem(node, "name", "every queue entry needs a name")
+            self.unnamed(node, named)
             return None
         self.zero_rate(settings, origins)
         if len(self.problems) == before:
             self.combined(name, line, settings, origins)
         return QueueChange(name, settings, self.file, line, tuple(ignored), origins)
+
+    def unnamed(self, node: Node, named: bool) -> None:
+        """No usable name: a missing one is reported here, a bad one already was."""
+        if not named:
+            self.problem(node, "name", "every queue entry needs a name")
 
     def name(self, key_node: Node, value: Node) -> str | None:
         name = self.scalar("name", key_node, value)
@@ -367,6 +383,26 @@ class _Reader:
                 self.setting(settings, origins, spelled, RETRY_KEYS[key], inner_key_node, value)
             else:
                 self.unknown(inner_key_node, f"retry_parameters.{key}", list(RETRY_KEYS))
+
+    def target(
+        self,
+        settings: dict[str, Any],
+        origins: dict[str, tuple[int, str]],
+        key_node: Node,
+        node: Node,
+    ) -> None:
+        """A push target: a URL, or a mapping of url, method, headers and deadline."""
+        origins["target"] = (key_node.start_mark.line + 1, "target")
+        try:
+            value = self.loader.construct_object(node, deep=True)
+            Target.parse(value)
+        except yaml.YAMLError as exc:
+            self.problem(key_node, "target", f"cannot be read: {exc}")
+            return
+        except ConfigurationError as exc:
+            self.problem(key_node, "target", str(exc))
+            return
+        settings["target"] = value
 
     def setting(
         self,
@@ -636,6 +672,14 @@ def _priority(value: Any, text: str) -> Any:
         raise _Invalid(f"{text} must be high, normal or low") from None
 
 
+def _secret(value: Any, text: str) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("must be a non-empty string")  # the value itself is never echoed
+    return value
+
+
 PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "rate": _rate,
     "bucket_size": _whole(1),
@@ -652,6 +696,8 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "age_limit": _duration(allow_zero=False),
     "completed_retention": _duration(allow_zero=False),
     "failed_retention": _duration(allow_zero=False),
+    "secret": _secret,
+    "previous_secret": _secret,
 }
 """A parser per key as the file spells it: (value, its text) → the setting's value."""
 
@@ -661,6 +707,13 @@ def _text(node: Node) -> str:
     if isinstance(node, ScalarNode):
         return repr(node.value)
     return "a list" if isinstance(node, SequenceNode) else "a mapping"
+
+
+def _is_push_target(node: Node) -> bool:
+    """A mapping, or a URL: App Engine's `target` is a service name, with no `://`."""
+    return isinstance(node, MappingNode) or (
+        isinstance(node, ScalarNode) and "://" in str(node.value)
+    )
 
 
 def _is_null(node: Node) -> bool:

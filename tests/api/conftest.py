@@ -174,7 +174,7 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
     return error
 
 
-def snapshot(app: Conveyor) -> tuple[list[tuple[Any, ...]], list[tuple[str, bool]]]:
+def snapshot(app: Conveyor) -> tuple[list[tuple[Any, ...]], list[Any]]:
     """Every stored task (every field that can change) and every queue's settings."""
     tasks: list[tuple[Any, ...]] = []
     cursor = None
@@ -197,5 +197,9 @@ def snapshot(app: Conveyor) -> tuple[list[tuple[Any, ...]], list[tuple[str, bool
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    queues = [(q.name, q.paused) for q in app.store.list_queues()]
-    return sorted(tasks, key=lambda t: t[0]), queues
+    return sorted(tasks, key=lambda t: t[0]), settings_snapshot(app)
+
+
+def settings_snapshot(app: Conveyor) -> list[Any]:
+    """Every queue's settings and every stored schedule: what only `admin` may change."""
+    return [*app.store.list_queues(), *app.store.list_schedules()]

@@ -24,11 +24,14 @@ from conveyor import Conveyor
 from tests.api.conftest import (
     ADMIN,
     API,
+    ENQUEUER,
     READER,
     TOKENS,
+    WORKER,
     LiveServer,
     StartServer,
     lease,
+    settings_snapshot,
     snapshot,
 )
 
@@ -209,3 +212,49 @@ def test_fuzz_without_the_right_scope_changes_nothing(
 
 def target_of(path: str) -> str:
     return "running" if path.endswith(("/heartbeat", "/complete", "/fail")) else "queued"
+
+
+PULL = ("/lease", "/heartbeat", "/complete", "/fail")
+
+
+def only_enqueue_succeeds(case: Case[Any], response: Any) -> None:
+    allowed = (case.method.upper(), case.operation.path) in {
+        ("POST", f"{API}/tasks"),
+        ("POST", f"{API}/tasks/batch"),
+        ("DELETE", f"{API}/tasks/{{task_id}}"),
+    }
+    if case.operation.path.startswith(API) and not allowed:
+        assert response.status_code >= 400, (case.method, case.formatted_path, response.text)
+
+
+def only_pull_succeeds(case: Case[Any], response: Any) -> None:
+    if case.operation.path.startswith(API) and not case.operation.path.endswith(PULL):
+        assert response.status_code >= 400, (case.method, case.formatted_path, response.text)
+
+
+@pytest.mark.parametrize(
+    ("token", "check"),
+    [(ENQUEUER, only_enqueue_succeeds), (WORKER, only_pull_succeeds)],
+    ids=["enqueue-token", "work-token"],
+)
+def test_fuzz_with_a_narrow_token_changes_nothing_outside_its_scope(
+    start_server: StartServer,
+    app: Conveyor,
+    token: str,
+    check: Callable[[Case[Any], Any], None],
+) -> None:
+    """Tasks may change within the scope (submit, cancel; lease, report); queue settings,
+    schedules and dead letters, which only admin may touch, stay as they were."""
+    server = start_server(tokens=TOKENS)
+    ids = seed(server, ADMIN)
+    settings_before = settings_snapshot(app)
+    sent = fuzz_valid_requests(
+        server,
+        {"Authorization": f"Bearer {token}"},
+        check,
+        path_parameters=lambda path: {"task_id": ids[target_of(path)], "name": "default"},
+    )
+    assert sent >= 18
+    assert settings_snapshot(app) == settings_before
+    dead = app.get(ids["dead"])
+    assert (dead.status, dead.attempts) == ("failed", 1)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conveyor.core import payload
-from conveyor.errors import PayloadError
+from conveyor.errors import ConfigurationError, PayloadError
 
 json_values = st.recursive(
     st.none()
@@ -83,3 +83,36 @@ def test_json_values_round_trip(value: object) -> None:
 
 def test_loads_of_none_is_none() -> None:
     assert payload.loads(None) is None
+
+
+def nested(levels: int) -> object:
+    value: object = "leaf"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def test_arguments_nested_past_the_limit_are_refused_naming_the_limit() -> None:
+    payload.check_arguments("t", [nested(payload.MAX_DEPTH)], {"a": nested(payload.MAX_DEPTH)})
+
+    with pytest.raises(PayloadError) as caught:
+        payload.check_arguments("t", [], {"deep": nested(payload.MAX_DEPTH + 1)})
+
+    assert "argument 'deep' of task 't'" in str(caught.value)
+    assert f"the limit is {payload.MAX_DEPTH}" in str(caught.value)
+
+
+def test_a_result_nested_past_the_limit_is_refused() -> None:
+    with pytest.raises(PayloadError, match=f"the limit is {payload.MAX_DEPTH}"):
+        payload.check_result("t", nested(10_000))
+
+
+def test_nesting_is_counted_without_recursion() -> None:
+    assert payload.nesting(nested(100_000)) > payload.MAX_DEPTH
+
+
+def test_an_idempotency_key_over_the_limit_is_refused() -> None:
+    payload.check_idempotency_key("t", "k" * payload.MAX_IDEMPOTENCY_KEY)
+
+    with pytest.raises(ConfigurationError, match="256 characters long; the limit is 255"):
+        payload.check_idempotency_key("t", "k" * 256)

@@ -27,8 +27,12 @@ SETTINGS = {
     "completed_retention",
     "failed_retention",
     "priority",
+    "secret_fields",
+    "target",
+    "secret",
+    "previous_secret",
 }
-DEFAULTS: dict[str, Any] = {**dict.fromkeys(SETTINGS), "paused": False}
+DEFAULTS: dict[str, Any] = {**dict.fromkeys(SETTINGS), "paused": False, "secret_fields": []}
 
 
 def patch(client: httpx.Client, name: str, body: Any) -> httpx.Response:
@@ -67,6 +71,7 @@ def test_patch_sets_settings_spelled_as_people_write_them(
             "failed_retention": "30d",
             "priority": "high",
             "paused": True,
+            "secret_fields": ["password", "card"],
         },
     )
 
@@ -91,6 +96,10 @@ def test_patch_sets_settings_spelled_as_people_write_them(
         "completed_retention": 7 * 86400.0,
         "failed_retention": 30 * 86400.0,
         "priority": "high",
+        "secret_fields": ["password", "card"],
+        "target": None,
+        "secret": None,
+        "previous_secret": None,
     }
     assert app.queue_settings("emails") == QueueSettings(
         "emails",
@@ -108,6 +117,7 @@ def test_patch_sets_settings_spelled_as_people_write_them(
         completed_retention=7 * 86400.0,
         failed_retention=30 * 86400.0,
         priority=Priority.HIGH,
+        secret_fields=("password", "card"),
     )
     assert client.get(f"{API}/queues/emails").json()["settings"] == body["settings"]
 

@@ -63,6 +63,17 @@ def test_list_filters_by_queue_and_name(store: Store) -> None:
     assert ids(store, TaskFilter(queue="nowhere")) == []
 
 
+def test_list_finds_tasks_by_idempotency_key_in_every_queue(store: Store) -> None:
+    in_a = enqueued(store, queue="a", idempotency_key="order-7")
+    in_b = enqueued(store, queue="b", idempotency_key="order-7")
+    enqueued(store, queue="a", idempotency_key="order-8")
+    enqueued(store, queue="a")
+
+    assert ids(store, TaskFilter(idempotency_key="order-7")) == [in_b.id, in_a.id]
+    assert ids(store, TaskFilter(queue="a", idempotency_key="order-7")) == [in_a.id]
+    assert ids(store, TaskFilter(idempotency_key="order-9")) == []
+
+
 def test_keyset_pages_cover_every_task_exactly_once(store: Store) -> None:
     created = [r.task.id for r in store.enqueue([new_task() for _ in range(23)])]
 

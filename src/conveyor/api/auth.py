@@ -50,10 +50,17 @@ class Tokens:
         return cls(found)
 
     def scopes_of(self, presented: str) -> frozenset[str] | None:
+        """The scopes of the token presented, or None when no token matches.
+
+        Every configured token is compared, in constant time, with no early exit: how long
+        the answer takes says nothing about which token (or how much of one) matched.
+        """
+        given = presented.encode()
+        found: frozenset[str] | None = None
         for token, scopes in self.scopes_by_token.items():
-            if hmac.compare_digest(token.encode(), presented.encode()):
-                return scopes
-        return None
+            if hmac.compare_digest(token.encode(), given):
+                found = scopes
+        return found
 
 
 def _redacted(entry: str) -> str:
@@ -63,10 +70,16 @@ def _redacted(entry: str) -> str:
     return f"{token[:2]}…:{scopes}" if token else entry
 
 
-def require(scope: str) -> Callable[[Request], None]:
-    """A FastAPI dependency that lets the request through only with `scope`."""
+@dataclass(frozen=True, slots=True)
+class RequireScope:
+    """A FastAPI dependency that lets a request through only with `scope` (or `admin`).
 
-    def check(request: Request) -> None:
+    A value rather than a closure, so a test can read which scope each route asks for.
+    """
+
+    scope: str
+
+    def __call__(self, request: Request) -> None:
         tokens: Tokens = request.app.state.tokens
         if not tokens.enabled:
             return
@@ -74,10 +87,16 @@ def require(scope: str) -> Callable[[Request], None]:
         kind, _, presented = header.partition(" ")
         if kind.lower() != "bearer" or not presented:
             raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer …)")
+        # The token itself never appears in a message or a log line.
         scopes = tokens.scopes_of(presented.strip())
         if scopes is None:
             raise ApiError(401, "unauthorized", "unknown bearer token")
-        if scope not in scopes and "admin" not in scopes:
-            raise ApiError(403, "forbidden", f"this token lacks the {scope!r} scope")
+        if self.scope not in scopes and "admin" not in scopes:
+            raise ApiError(403, "forbidden", f"this token lacks the {self.scope!r} scope")
 
-    return check
+
+def require(scope: str) -> Callable[[Request], None]:
+    """A FastAPI dependency that lets the request through only with `scope`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; known: {', '.join(sorted(SCOPES))}")
+    return RequireScope(scope)

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from conveyor.core.payload import MAX_DEPTH, nesting
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Status, Task
 from conveyor.core.workflow import WorkflowView
@@ -77,6 +78,8 @@ class TaskIn(Strict):
     @field_validator("payload", "args")
     @classmethod
     def _encodable(cls, value: Any) -> Any:
+        for member in value.values() if isinstance(value, dict) else value:
+            shallow(member)
         return encodable(value)
 
     @field_validator("scheduled_at")
@@ -95,6 +98,15 @@ class TaskIn(Strict):
         if self.delay_seconds and self.scheduled_at is not None:
             raise ValueError("give delay_seconds or scheduled_at, not both")
         return self
+
+
+def shallow(value: Any) -> Any:
+    """`value`, if it nests lists and objects at most `MAX_DEPTH` levels."""
+    if nesting(value) > MAX_DEPTH:
+        raise ValueError(
+            f"nests lists and objects more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}"
+        )
+    return value
 
 
 def encodable(value: Any) -> Any:
@@ -224,6 +236,30 @@ Seconds = Annotated[
 ]
 
 
+class TargetIn(Strict):
+    """Where a push queue's tasks are sent. `{type}` in the URL's path becomes the task's
+    type; the URL must match the server's push allow-list."""
+
+    url: Annotated[StrictStr, Field(max_length=2000)]
+    method: Literal["POST", "PUT", "PATCH"] | None = None
+    headers: dict[StrictStr, StrictStr] | None = None
+    deadline: Seconds | None = Field(
+        default=None, description="Seconds the handler has to answer (default 30, at most 1800)."
+    )
+
+
+class TargetOut(BaseModel):
+    url: str
+    method: str
+    headers: dict[str, str] = Field(
+        description='Extra headers; values of credential headers (Authorization…) are "(set)".'
+    )
+    deadline: float
+
+
+Secret = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+
+
 class QueueSettingsIn(Strict):
     """Settings to change; a field left out keeps its value and null clears it back to its
     default. Names are those of `QueueSettingsOut`; rates and durations may be strings."""
@@ -242,6 +278,20 @@ class QueueSettingsIn(Strict):
     completed_retention: Seconds | None = None
     failed_retention: Seconds | None = None
     priority: PriorityName | None = None
+    secret_fields: (
+        list[Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=NO_NUL)]] | None
+    ) = Field(
+        default=None,
+        max_length=100,
+        description='Payload keys whose values the API and logs show as "***".',
+    )
+    target: Annotated[StrictStr, Field(max_length=2000)] | TargetIn | None = Field(
+        default=None, description="Push delivery: a URL, or an object with url and options."
+    )
+    secret: Secret | None = Field(default=None, description="Signs push requests; write-only.")
+    previous_secret: Secret | None = Field(
+        default=None, description="Also signs during a rotation; write-only."
+    )
 
 
 class QueueSettingsOut(BaseModel):
@@ -262,11 +312,19 @@ class QueueSettingsOut(BaseModel):
     completed_retention: float | None
     failed_retention: float | None
     priority: PriorityName | None
+    secret_fields: list[str]
+    target: TargetOut | None
+    secret: Literal["set"] | None = Field(description='"set" when one is; never shown.')
+    previous_secret: Literal["set"] | None
 
     @classmethod
     def of(cls, settings: QueueSettings) -> QueueSettingsOut:
         values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "name"}
         values["priority"] = None if settings.priority is None else str(settings.priority)
+        values["secret_fields"] = list(settings.secret_fields)
+        values["target"] = None if settings.target is None else settings.target.shown()
+        values["secret"] = "set" if settings.secret else None
+        values["previous_secret"] = "set" if settings.previous_secret else None
         return cls(**values)
 
 
@@ -400,7 +458,7 @@ class CompleteIn(Strict):
     @field_validator("result")
     @classmethod
     def _encodable(cls, value: Any) -> Any:
-        return encodable(value)
+        return encodable(shallow(value))
 
 
 class FailIn(Strict):

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from conveyor.cli.commands.dispatcher import dispatcher
 from conveyor.cli.commands.queues import queues
 from conveyor.cli.commands.schedules import schedules
 from conveyor.cli.commands.server import server
@@ -27,6 +28,7 @@ for command in (
     worker,
     dev,
     server,
+    dispatcher,
     enqueue,
     tasks,
     dlq,

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from conveyor.app import QueueInfo, ScheduleInfo
 from conveyor.core.queue import DURATIONS, QueueSettings
+from conveyor.core.target import Target
 from conveyor.core.task import RetryPolicy, Task
 from conveyor.core.workers import WorkerInfo, WorkerState
 from conveyor.core.workflow import WorkflowView
@@ -241,8 +242,14 @@ UNSET = {
     "completed_retention": "the server's (7d unless set)",
     "failed_retention": "the server's (30d unless set)",
     "priority": "normal",
+    "target": "none: workers run this queue's tasks",
+    "secret": "none: push requests are not signed",
+    "previous_secret": "none",
 }
 """What a setting left unset means, as `queues show` says it."""
+
+SECRETS = ("secret", "previous_secret")
+"""Settings shown only as set or not, never in clear."""
 
 SETTINGS = ("paused", *UNSET)
 """Every setting, in the order `queues show` and `queues apply` list them."""
@@ -254,6 +261,11 @@ def setting_text(name: str, value: object) -> str:
         return ""
     if name == "paused":
         return "yes" if value else "no"
+    if name in SECRETS:
+        return "set"
+    if isinstance(value, Target):
+        headers = f", headers {', '.join(value.headers)}" if value.headers else ""
+        return f"{value.method} {value.url} (deadline {duration_text(value.deadline)}{headers})"
     if name == "rate" and isinstance(value, float | int):
         return rate_text(float(value))
     if name in DURATIONS and isinstance(value, float | int):
@@ -290,6 +302,8 @@ def settings_changes_table(
         for name in changed:
             old = setting_text(name, getattr(before, name)) or "(default)"
             new = setting_text(name, getattr(after, name)) or "(default)"
+            if name in SECRETS and old == new:
+                new = "set (changed)"
             table.add_row(escape(after.name), name, escape(old), escape(new))
     console.print(table)
 

@@ -19,6 +19,7 @@ from conveyor.api.auth import Tokens
 from conveyor.api.defaults import DEFAULT_BODY_LIMIT
 from conveyor.app import Conveyor
 from conveyor.errors import ConfigurationError
+from conveyor.push.dispatcher import Dispatcher
 from conveyor.scheduler.duties import run_duty
 from conveyor.worker import signals
 from conveyor.worker.config import WorkerConfig
@@ -57,11 +58,13 @@ async def serve(
     tokens: Tokens,
     body_limit: int = DEFAULT_BODY_LIMIT,
     worker: Worker | None = None,
+    dispatcher: Dispatcher | None = None,
     *,
     metrics_public: bool = False,
 ) -> None:
     """Serve the API until SIGTERM/SIGINT, with `worker` beside it, or else with the
-    leader duties (reaper, pruner) of its own: foreign workers' leases must expire too."""
+    leader duties (reaper, pruner) of its own: foreign workers' leases must expire too.
+    A `dispatcher` beside it delivers push queues' tasks and stops with the server."""
     api = create_api(app, tokens, body_limit, metrics_public=metrics_public)
     config = uvicorn.Config(api, host=host, port=port, log_config=None, access_log=False)
     server = _Server(config)
@@ -75,16 +78,22 @@ async def serve(
             api.state.announcer.close()
         if worker is not None:
             worker.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
 
     def kill() -> None:
         server.force_exit = True
         stop()
         if worker is not None:
             worker.kill()
+        if dispatcher is not None:
+            dispatcher.kill()
 
     signals.install(loop, stop, kill)
     try:
         jobs = [server.serve()]
+        if dispatcher is not None:
+            jobs.append(dispatcher.run())
         if worker is not None:
             jobs.append(worker.run())
         else:

@@ -1,12 +1,24 @@
-"""JSON encoding of arguments and results; errors name the argument that is wrong."""
+"""JSON encoding of arguments and results; errors name the argument that is wrong.
+
+Limits that keep one task from exhausting a process: arguments and results nest at most
+`MAX_DEPTH` levels of lists and objects (deeper JSON makes decoders recurse until they
+fail, in Conveyor and in workers written in other languages), and idempotency keys are at
+most `MAX_IDEMPOTENCY_KEY` characters.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 from conveyor.core.task import JSONValue
-from conveyor.errors import PayloadError
+from conveyor.errors import ConfigurationError, PayloadError
+
+MAX_DEPTH = 64
+"""Most levels of nested lists and objects in one argument or result."""
+MAX_IDEMPOTENCY_KEY = 255
+"""Longest idempotency key, in characters."""
 
 
 def dumps(value: JSONValue) -> str:
@@ -34,7 +46,81 @@ def check_arguments(
     return list(args), dict(kwargs)
 
 
+def nesting(value: JSONValue) -> int:
+    """Levels of lists and objects in `value`, counted without recursing.
+
+    >>> nesting(1), nesting([]), nesting({"a": [1, {"b": []}]})
+    (0, 1, 4)
+    """
+    deepest = 0
+    stack: list[tuple[JSONValue, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[JSONValue] = list(item.values())
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_DEPTH:
+            return deepest  # deep enough to refuse; no need to walk the rest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_depth(label: str, value: JSONValue) -> None:
+    """Refuse a value nested deeper than `MAX_DEPTH`, naming it and the limit.
+
+    >>> check_depth("argument #0", [[1]])
+    """
+    if nesting(value) > MAX_DEPTH:
+        raise PayloadError(
+            f"{label} nests lists and objects more than {MAX_DEPTH} levels deep; "
+            f"the limit is {MAX_DEPTH}, flatten the value"
+        )
+
+
+def text_too_deep(raw: bytes, limit: int) -> bool:
+    """True when JSON text nests arrays and objects more than `limit` levels, found by a
+    scan that needs no decoder (decoders recurse, and fail deep inside the text).
+
+    >>> text_too_deep(b'{"a": [1, "[[[["]}', 2), text_too_deep(b'[[["]"]]]', 2)
+    (False, True)
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # the common case, counted in C
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in _OPENING else -1
+        if depth > limit:
+            return True
+    return False
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_OPENING = b"[{"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def check_idempotency_key(task_name: str, key: str | None) -> None:
+    """Refuse a key that is not a string or longer than `MAX_IDEMPOTENCY_KEY` characters."""
+    if key is None:
+        return
+    if not isinstance(key, str):
+        raise ConfigurationError(
+            f"task {task_name!r}: idempotency_key must be a string, not {key!r}"
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ConfigurationError(
+            f"task {task_name!r}: idempotency_key is {len(key)} characters long; "
+            f"the limit is {MAX_IDEMPOTENCY_KEY}"
+        )
+
+
 def check_result(task_name: str, value: JSONValue) -> JSONValue:
+    check_depth(f"the result of task {task_name!r}", value)
     try:
         # Encoding catches lone surrogates, which no store can keep.
         return json.loads(dumps(value).encode())
@@ -46,6 +132,7 @@ def check_result(task_name: str, value: JSONValue) -> JSONValue:
 
 
 def _check(task_name: str, label: str, value: JSONValue) -> None:
+    check_depth(f"argument {label} of task {task_name!r}", value)
     try:
         dumps(value).encode()
     except (TypeError, ValueError) as exc:

@@ -36,6 +36,7 @@ class TaskFilter:
     queue: str | None = None
     status: Status | None = None
     name: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,22 @@ class QueueStats:
     counts: dict[str, int] = field(default_factory=dict)
     oldest_queued_age: float | None = None
     """Seconds since the oldest claimable task became due; None when nothing waits."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueActivity:
+    """Tasks of one queue that finished in a recent window, for the dashboard's charts.
+
+    `completed[i]` and `failed[i]` count the tasks that finished in bucket `i` of the
+    window, oldest bucket first. The percentiles are nearest-rank over the processing
+    seconds (`finished_at - started_at`) of the completed ones; None when none completed.
+    """
+
+    queue: str
+    completed: list[int]
+    failed: list[int]
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
 
 
 class Store(Protocol):
@@ -113,6 +130,13 @@ class Store(Protocol):
         ...
 
     def stats(self, now: float | None = None) -> builtins.list[QueueStats]: ...
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        """Per queue, the tasks that finished in the last `window_seconds`, counted per
+        bucket of `bucket_seconds`, with processing-time percentiles; by queue name."""
+        ...
 
     def workflow(self, workflow_id: str) -> WorkflowView | None:
         """A workflow's members and edges; None when no member is stored."""

@@ -31,6 +31,9 @@ def list_where(
     if filter.name is not None:
         clauses.append(f"name = {param('name')}")
         params["name"] = filter.name
+    if filter.idempotency_key is not None:
+        clauses.append(f"idempotency_key = {param('idempotency_key')}")
+        params["idempotency_key"] = filter.idempotency_key
     if filter.status == "queued":
         clauses.append(f"status = 'queued' AND run_at <= {now}")
     elif filter.status == "scheduled":

@@ -10,6 +10,7 @@ from typing import Any
 from conveyor.core import payload
 from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.queue import QueueSettings
+from conveyor.core.target import Target
 from conveyor.core.task import Priority, RetryPolicy, Status, Task
 
 
@@ -64,7 +65,8 @@ def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
     )
 
 
-QUEUE_FIELDS = [f.name for f in fields(QueueSettings)]
+QUEUE_FIELDS = [f.name for f in fields(QueueSettings) if f.name != "target"]
+"""Settings stored in a column of their own name; the target spans `target_*` columns."""
 
 
 def queue_from_row(row: Mapping[str, Any]) -> QueueSettings:
@@ -72,12 +74,27 @@ def queue_from_row(row: Mapping[str, Any]) -> QueueSettings:
     values["paused"] = bool(values["paused"])
     if values["priority"] is not None:
         values["priority"] = Priority(values["priority"])
+    values["secret_fields"] = tuple(payload.loads(values["secret_fields"]) or ())
+    if row.get("target_url") is not None:
+        values["target"] = Target(
+            url=row["target_url"],
+            method=row["target_method"],
+            headers=_json(row["target_headers"]) or {},
+            deadline=float(row["target_deadline"]),
+        )
     return QueueSettings(**values)
 
 
 def queue_params(settings: QueueSettings) -> dict[str, Any]:
     values = {name: getattr(settings, name) for name in QUEUE_FIELDS}
     values["priority"] = None if settings.priority is None else int(settings.priority)
+    secret = settings.secret_fields
+    values["secret_fields"] = payload.dumps(list(secret)) if secret else None
+    target = settings.target
+    values["target_url"] = target.url if target else None
+    values["target_method"] = target.method if target else None
+    values["target_headers"] = payload.dumps(dict(target.headers)) if target else None
+    values["target_deadline"] = target.deadline if target else None
     return values
 
 

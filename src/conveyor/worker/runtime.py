@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from conveyor.core.cron import Schedule
+from conveyor.core.redaction import mask_text, secret_values
 from conveyor.core.task import Claimed, Completion, Failure, Lease
 from conveyor.scheduler.cron import Cron
 from conveyor.scheduler.duties import Duty, Pruner, Reaper, run_duty
@@ -109,6 +110,8 @@ class Worker:
         self._retry_queued = asyncio.Event()
         self._stopping = asyncio.Event()
         self._killed = asyncio.Event()
+        self._secret_fields: dict[str, tuple[str, ...]] = {}
+        """Each queue's secret payload keys, masked in log lines; refreshed every beat."""
         self.processed = 0
 
     # -- control -----------------------------------------------------------------------
@@ -258,7 +261,31 @@ class Worker:
                 await asyncio.sleep(delay)
         if any(f.retry_delay is not None and f.lease.task_id in accepted for f in failures):
             self._retry_queued.set()
+        await self._know_secret_fields(batch)
         self._log_outcomes(batch, accepted)
+
+    async def _know_secret_fields(self, batch: list[Outcome]) -> None:
+        """Read the secret fields of queues not seen yet, so a failure logged before the
+        first beat is masked too; unmasked is never the fallback, "***" is."""
+        for outcome in batch:
+            entry = self._inflight.get(outcome.lease.task_id)
+            queue = entry.claimed.task.queue if entry else None
+            if queue is None or queue in self._secret_fields:
+                continue
+            try:
+                settings = await self.astore.run(self.store.get_queue, queue)
+            except Exception:
+                continue  # _masked_error hides the whole message instead
+            self._secret_fields[queue] = settings.secret_fields
+
+    def _masked_error(self, claimed: Claimed | None, error: str) -> str:
+        withheld = "(error text withheld: the queue's secret fields are unknown)"
+        if claimed is None:
+            return withheld if any(self._secret_fields.values()) else error
+        secret = self._secret_fields.get(claimed.task.queue)
+        if secret is None:
+            return withheld
+        return mask_text(error, secret_values(claimed.task, secret))
 
     def _log_outcomes(self, batch: list[Outcome], accepted: set[str]) -> None:
         for outcome in batch:
@@ -275,7 +302,7 @@ class Worker:
                 log.warning(
                     "task failed%s: %s",
                     " for good" if final else f", retrying in {outcome.retry_delay:.1f}s",
-                    outcome.error.error,
+                    self._masked_error(entry.claimed if entry else None, outcome.error.error),
                     extra=fields,
                 )
 
@@ -317,6 +344,7 @@ class Worker:
         except Exception as exc:
             log.error("store unavailable while reading queue settings (%s)", exc)
             return None
+        self._secret_fields.update((s.name, s.secret_fields) for s in settings)
         spans = [s.lease_seconds for s in settings if s.lease_seconds is not None]
         return min([self.config.lease_seconds, *spans])
 

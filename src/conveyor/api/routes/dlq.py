@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from conveyor.api.auth import require
 from conveyor.api.deps import App, Cursor, QueueName
 from conveyor.api.errors import ApiError
+from conveyor.api.redacting import shown
 from conveyor.api.schemas import Discarded, Replayed, ReplayIn, TaskOut, TaskPage
 
 router = APIRouter(prefix="/api/v1/queues/{name}/dead-letters", tags=["dead letters"])
@@ -22,7 +23,8 @@ def list_dead_letters(
     cursor: Cursor = None,
 ) -> TaskPage:
     page = app.list_tasks(queue=name, status="failed", limit=limit, cursor=cursor)
-    return TaskPage(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+    tasks = [TaskOut.of(t) for t in shown(app, page.tasks)]
+    return TaskPage(tasks=tasks, next_cursor=page.next_cursor)
 
 
 @router.post("/replay", response_model=Replayed, dependencies=[Depends(require("admin"))])

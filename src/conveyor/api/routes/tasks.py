@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query
 
 from conveyor.api.auth import require
 from conveyor.api.deps import App, Cursor, TaskId
+from conveyor.api.redacting import shown, shown_task
 from conveyor.api.schemas import (
     NO_NUL,
     BatchAccepted,
@@ -80,12 +81,13 @@ def list_tasks(
 ) -> TaskPage:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     page = app.list_tasks(queue=queue, status=status, name=type, limit=limit, cursor=cursor)
-    return TaskPage(tasks=[TaskOut.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+    tasks = [TaskOut.of(t) for t in shown(app, page.tasks)]
+    return TaskPage(tasks=tasks, next_cursor=page.next_cursor)
 
 
 @router.get("/{task_id}", response_model=TaskOut, dependencies=[Depends(require("read"))])
 def get_task(task_id: TaskId, app: App) -> TaskOut:
-    return TaskOut.of(app.get(task_id))
+    return TaskOut.of(shown_task(app, app.get(task_id)))
 
 
 @router.delete("/{task_id}", response_model=Cancelled, dependencies=[Depends(require("enqueue"))])

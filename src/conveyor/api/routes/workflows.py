@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from conveyor.api.auth import require
 from conveyor.api.deps import App, TaskId
+from conveyor.api.redacting import shown_workflow
 from conveyor.api.schemas import WorkflowOut
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
@@ -14,4 +15,4 @@ router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 @router.get("/{workflow_id}", response_model=WorkflowOut, dependencies=[Depends(require("read"))])
 def get_workflow(workflow_id: TaskId, app: App) -> WorkflowOut:
     """Members in enqueue order, each with the ids of the parents it waits for."""
-    return WorkflowOut.of(app.workflow(workflow_id))
+    return WorkflowOut.of(shown_workflow(app, app.workflow(workflow_id)))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from conveyor.cli.options import client, url_option
+from conveyor.cli.options import client, push_allow_option, url_option
 from conveyor.cli.render import (
     SETTINGS,
     console,
@@ -17,6 +18,7 @@ from conveyor.cli.render import (
     settings_changes_table,
 )
 from conveyor.core.limits import parse_duration, parse_rate
+from conveyor.core.queue import QueueSettings
 from conveyor.errors import ConfigurationError
 from conveyor.queue_yaml import (
     LARGEST_WHOLE,
@@ -41,6 +43,17 @@ def _parsed(parse: Callable[[str], float]) -> Callable[..., float | None]:
     return callback
 
 
+def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`-` reads the secret from stdin, keeping it out of shell history and `ps`."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise click.BadParameter("stdin gave an empty secret", ctx, param)
+    return line
+
+
+SECRET = _secret
 RATE = _parsed(parse_rate)
 DURATION = _parsed(parse_duration)
 COUNT = click.IntRange(1, LARGEST_WHOLE)
@@ -82,6 +95,32 @@ def queues_show(name: str, url: str | None) -> None:
 @click.option("--completed-retention", callback=DURATION, help="Keep completed tasks: 7d.")
 @click.option("--failed-retention", callback=DURATION, help="Keep failed tasks this long: 30d.")
 @click.option(
+    "--target",
+    "target_url",
+    help="Push tasks to this URL ({type} in the path: the task's type). Needs the allow-list.",
+)
+@click.option("--target-method", type=click.Choice(["POST", "PUT", "PATCH"]), help="Default POST.")
+@click.option(
+    "--target-header",
+    "target_headers",
+    multiple=True,
+    metavar="NAME:VALUE",
+    help="Extra header on every push request (repeatable).",
+)
+@click.option("--deadline", callback=DURATION, help="Push handler's time to answer: 30s, 10m.")
+@click.option(
+    "--secret",
+    callback=SECRET,
+    help="Signs push requests (Conveyor-Signature); never shown. '-' reads it from stdin.",
+)
+@click.option("--previous-secret", callback=SECRET, help="Also signs, during a rotation.")
+@click.option(
+    "--rotate-secret",
+    metavar="NEW",
+    callback=SECRET,
+    help="Sign with NEW, and with the current secret too until --clear previous_secret.",
+)
+@click.option(
     "--clear",
     "cleared",
     multiple=True,
@@ -89,9 +128,15 @@ def queues_show(name: str, url: str | None) -> None:
     help="Set back to its default (repeatable).",
 )
 @url_option
-def queues_set(name: str, cleared: tuple[str, ...], url: str | None, **given: Any) -> None:
+@push_allow_option
+def queues_set(
+    name: str, cleared: tuple[str, ...], url: str | None, push_allow: str | None, **given: Any
+) -> None:
     """Change settings of queue NAME; settings not named keep their values."""
+    app = client(url, push_allow)
+    before = app.queue_settings(name)
     changes = {key: value for key, value in given.items() if value is not None}
+    _target_changes(changes, before)
     both = sorted(set(changes) & set(cleared))
     if both:
         flags = ", ".join(f"--{key.replace('_', '-')}" for key in both)
@@ -99,13 +144,44 @@ def queues_set(name: str, cleared: tuple[str, ...], url: str | None, **given: An
     changes.update(dict.fromkeys(cleared))
     if not changes:
         raise click.UsageError("give at least one setting to change (see --help)")
-    app = client(url)
-    before = app.queue_settings(name)
     try:
         after = app.queue(name, **changes)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     settings_changes_table([(before, after)])
+
+
+def _target_changes(changes: dict[str, Any], before: QueueSettings) -> None:
+    """Fold the --target-* flags into one `target` setting, the rest of a stored target
+    kept; --rotate-secret into secret and previous_secret."""
+    parts = {
+        "url": changes.pop("target_url", None),
+        "method": changes.pop("target_method", None),
+        "headers": _headers(changes.pop("target_headers", ())),
+        "deadline": changes.pop("deadline", None),
+    }
+    given = {key: value for key, value in parts.items() if value}
+    if given:
+        if before.target is None and "url" not in given:
+            raise click.UsageError(f"queue {before.name!r} has no target yet: give --target URL")
+        changes["target"] = {**(before.target.to_json() if before.target else {}), **given}
+    rotated = changes.pop("rotate_secret", None)
+    if rotated is not None:
+        if "secret" in changes or "previous_secret" in changes:
+            raise click.UsageError("--rotate-secret replaces --secret and --previous-secret")
+        changes["secret"], changes["previous_secret"] = rotated, before.secret
+
+
+def _headers(values: tuple[str, ...]) -> dict[str, str]:
+    headers = {}
+    for value in values:
+        header, sep, text = value.partition(":")
+        if not sep or not header.strip():
+            raise click.BadParameter(
+                f"{value!r} must look like NAME:VALUE", param_hint="--target-header"
+            )
+        headers[header.strip()] = text.strip()
+    return headers
 
 
 @queues.command("pause")
@@ -130,19 +206,20 @@ def queues_resume(name: str, url: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check and show the changes; apply nothing.")
 @url_option
-def queues_apply(file: str, dry_run: bool, url: str | None) -> None:
+@push_allow_option
+def queues_apply(file: str, dry_run: bool, url: str | None, push_allow: str | None) -> None:
     """Apply a queue.yaml FILE (App Engine's format, plus Conveyor's keys): the whole file
     is checked first, and nothing is applied unless all of it is valid."""
-    app = client(url)
+    app = client(url, push_allow)
     try:
         document = load_queue_document(file)
         changes = document.queues
         before = [app.queue_settings(change.name) for change in changes]
-        after = (
-            updated_settings(changes, app.queue_settings)
-            if dry_run
-            else app.apply_queue_changes(changes, document.schedules)
-        )
+        if dry_run:
+            after = updated_settings(changes, app.queue_settings)
+            app.check_push_targets(changes)
+        else:
+            after = app.apply_queue_changes(changes, document.schedules)
     except QueueFileError as exc:
         for problem in exc.problems:
             errors.print(str(problem), markup=False, highlight=False, soft_wrap=True)

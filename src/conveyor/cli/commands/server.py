@@ -11,9 +11,9 @@ from conveyor.app import Conveyor
 from conveyor.cli import logs
 from conveyor.cli.commands.options import with_log_options
 from conveyor.cli.loading import load_app
-from conveyor.cli.options import url_option
+from conveyor.cli.options import push_allow_option, url_option
 from conveyor.cli.render import console
-from conveyor.settings import resolve_url
+from conveyor.settings import resolve_push_allow, resolve_url
 
 
 @click.command()
@@ -38,6 +38,14 @@ from conveyor.settings import resolve_url
     show_default=True,
     help="Largest request body in bytes.",
 )
+@push_allow_option
+@click.option(
+    "--dispatcher/--no-dispatcher",
+    "with_dispatcher",
+    default=True,
+    show_default=True,
+    help="Deliver push queues' tasks from this process too (see `conveyor dispatcher`).",
+)
 @click.option(
     "--metrics-public",
     is_flag=True,
@@ -54,6 +62,8 @@ def server(
     tokens: str | None,
     allow_unauthenticated: bool,
     body_limit: int,
+    push_allow: str | None,
+    with_dispatcher: bool,
     metrics_public: bool,
     log_level: str,
     log_format: str,
@@ -62,15 +72,22 @@ def server(
     logs.setup(log_level, log_format)
     from conveyor.api.auth import Tokens
     from conveyor.cli.serving import check_exposure, serve
+    from conveyor.push.dispatcher import Dispatcher
 
     parsed = Tokens.parse(tokens)
     check_exposure(host, parsed, allow_unauthenticated)
     app = load_app(app_spec) if app_spec else Conveyor(url)
     if url:
         app.url = resolve_url(url)
+    app.push_allow = resolve_push_allow(push_allow)
     app.migrate()
     console.print(f"conveyor server on http://{host}:{port} (docs at /docs), store {app.url}")
     try:
-        asyncio.run(serve(app, host, port, parsed, body_limit, metrics_public=metrics_public))
+        push = Dispatcher(app.store, app.push_allow) if with_dispatcher else None
+        asyncio.run(
+            serve(
+                app, host, port, parsed, body_limit, dispatcher=push, metrics_public=metrics_public
+            )
+        )
     finally:
         app.close()

@@ -14,10 +14,10 @@ from conveyor.app import Conveyor
 from conveyor.cli import logs
 from conveyor.cli.commands.options import with_log_options
 from conveyor.cli.loading import load_app
-from conveyor.cli.options import url_option
+from conveyor.cli.options import push_allow_option, url_option
 from conveyor.cli.render import console
 from conveyor.errors import StoreUnavailable
-from conveyor.settings import resolve_url
+from conveyor.settings import resolve_push_allow, resolve_url
 from conveyor.worker.config import WorkerConfig
 from conveyor.worker.runtime import Backoff, Worker
 
@@ -26,7 +26,12 @@ log = logging.getLogger("conveyor.worker")
 
 def build_worker(app: Conveyor, queues: str | None, config: WorkerConfig) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else []
-    return Worker(app.store, app.registry, names or app.registry.queues() or ["default"], config)
+    chosen = names or app.registry.queues() or ["default"]
+    # A push queue's tasks belong to the dispatcher: a worker would fail them as unknown.
+    pushed = {q.name for q in app.store.list_queues() if q.target is not None}
+    for name in sorted(pushed & set(chosen)):
+        log.warning("queue %s has a push target: left to the dispatcher, not this worker", name)
+    return Worker(app.store, app.registry, [q for q in chosen if q not in pushed], config)
 
 
 def _migrate_when_reachable(app: Conveyor) -> None:
@@ -132,6 +137,7 @@ def worker(
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--concurrency", default=10, show_default=True)
 @click.option("--tokens", envvar="CONVEYOR_API_TOKENS", default=None, help="API tokens.")
+@push_allow_option
 @with_log_options
 def dev(
     app_spec: str,
@@ -140,18 +146,22 @@ def dev(
     port: int,
     concurrency: int,
     tokens: str | None,
+    push_allow: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
-    """Everything in one process on an embedded store: API, worker and scheduler."""
+    """Everything in one process on an embedded store: API, worker, push dispatcher and
+    scheduler."""
     logs.setup(log_level, log_format)
     from conveyor.api.auth import Tokens
     from conveyor.cli.serving import check_exposure, serve
+    from conveyor.push.dispatcher import Dispatcher
 
     parsed = Tokens.parse(tokens)
     check_exposure(host, parsed, allow_unauthenticated=False)
     app = load_app(app_spec)
     app.url = resolve_url(url)
+    app.push_allow = resolve_push_allow(push_allow)
     app.migrate()
     config = WorkerConfig(concurrency=concurrency, reap_interval=1.0)
     console.print(
@@ -159,7 +169,9 @@ def dev(
         f"API on http://{host}:{port} (docs at /docs). Ctrl-C to stop."
     )
     try:
-        asyncio.run(serve(app, host, port, parsed, worker=build_worker(app, None, config)))
+        worker = build_worker(app, None, config)
+        push = Dispatcher(app.store, app.push_allow)
+        asyncio.run(serve(app, host, port, parsed, worker=worker, dispatcher=push))
     finally:
         app.close()
     _exit_past_stuck_threads()

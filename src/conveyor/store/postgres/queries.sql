@@ -419,6 +419,44 @@ SELECT t.queue,
 FROM conveyor_tasks t, clock
 GROUP BY t.queue, state, clock.now;
 
+-- name: activity_counts
+-- Tasks finished per queue and bucket of the window [now - window, now].
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(window)s::float8 AS window_seconds,
+           %(bucket)s::float8 AS bucket_seconds
+)
+SELECT t.queue,
+       floor(extract(epoch FROM t.finished_at - (c.now - c.window_seconds * interval '1 second'))
+             / c.bucket_seconds)::int AS bucket,
+       count(*) FILTER (WHERE t.status = 'completed') AS completed,
+       count(*) FILTER (WHERE t.status = 'failed') AS failed
+FROM conveyor_tasks t CROSS JOIN c
+WHERE t.finished_at >= c.now - c.window_seconds * interval '1 second'
+  AND t.finished_at <= c.now
+  AND t.status IN ('completed', 'failed')
+GROUP BY t.queue, bucket;
+
+-- name: activity_percentiles
+-- Nearest-rank p50 and p95 of the processing seconds of tasks completed in the window.
+WITH c AS (
+    SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now,
+           %(window)s::float8 AS window_seconds
+)
+SELECT queue,
+       min(CASE WHEN rank >= 0.50 * n THEN seconds END) AS p50,
+       min(CASE WHEN rank >= 0.95 * n THEN seconds END) AS p95
+FROM (
+    SELECT t.queue, extract(epoch FROM t.finished_at - t.started_at)::float8 AS seconds,
+           row_number() OVER (PARTITION BY t.queue ORDER BY t.finished_at - t.started_at) AS rank,
+           count(*) OVER (PARTITION BY t.queue) AS n
+    FROM conveyor_tasks t CROSS JOIN c
+    WHERE t.finished_at >= c.now - c.window_seconds * interval '1 second'
+      AND t.finished_at <= c.now
+      AND t.status = 'completed' AND t.started_at IS NOT NULL
+) AS ranked
+GROUP BY queue;
+
 -- name: acquire_duty
 -- Take a duty's lease if it is free or expired, or renew it if we hold it.
 INSERT INTO conveyor_duties (name, holder, expires_at)
@@ -484,11 +522,14 @@ INSERT INTO conveyor_migrations (version) VALUES (%(version)s);
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, updated_at
+    failed_retention, priority, secret_fields, target_url, target_method, target_headers,
+    target_deadline, secret, previous_secret, updated_at
 ) VALUES (
     %(name)s, %(paused)s, %(rate)s, %(burst)s, %(max_concurrent)s, %(max_per_key)s,
     %(max_attempts)s, %(min_backoff)s, %(max_backoff)s, %(max_doublings)s, %(age_limit)s,
-    %(lease_seconds)s, %(completed_retention)s, %(failed_retention)s, %(priority)s, now()
+    %(lease_seconds)s, %(completed_retention)s, %(failed_retention)s, %(priority)s,
+    %(secret_fields)s, %(target_url)s, %(target_method)s, %(target_headers)s,
+    %(target_deadline)s, %(secret)s, %(previous_secret)s, now()
 )
 ON CONFLICT (name) DO UPDATE SET
     paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
@@ -498,6 +539,10 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    secret_fields = excluded.secret_fields,
+    target_url = excluded.target_url, target_method = excluded.target_method,
+    target_headers = excluded.target_headers, target_deadline = excluded.target_deadline,
+    secret = excluded.secret, previous_secret = excluded.previous_secret,
     updated_at = excluded.updated_at,
     tokens = CASE WHEN conveyor_queues.rate IS NOT DISTINCT FROM excluded.rate
                    AND conveyor_queues.burst IS NOT DISTINCT FROM excluded.burst
@@ -510,6 +555,47 @@ SELECT * FROM conveyor_queues WHERE name = %(name)s;
 -- name: list_queues
 -- Every queue with stored settings.
 SELECT * FROM conveyor_queues ORDER BY name;
+
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+SELECT %(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, 0,
+       %(heartbeat_seconds)s, c.now, c.now
+FROM (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL,
+    heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers
+SET last_seen = coalesce(to_timestamp(%(now)s::float8), now()), in_flight = %(in_flight)s
+WHERE id = %(id)s AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers
+SET stopped_at = coalesce(to_timestamp(%(now)s::float8), now()),
+    last_seen = coalesce(to_timestamp(%(now)s::float8), now()),
+    in_flight = 0
+WHERE id = %(id)s;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT w.*,
+       w.stopped_at IS NULL
+       AND w.last_seen + %(dead_after_beats)s * w.heartbeat_seconds * interval '1 second' >= c.now AS alive
+FROM conveyor_workers AS w
+CROSS JOIN (SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now) AS c
+ORDER BY w.started_at, w.id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen)
+      < coalesce(to_timestamp(%(now)s::float8), now()) - %(retention_seconds)s * interval '1 second';
 
 -- name: add_dependencies
 -- The edges of a workflow: each child waits for its parents.

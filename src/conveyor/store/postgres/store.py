@@ -35,7 +35,8 @@ from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError
 from conveyor.store import workflows
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.store.activity import assemble, bucket_count
+from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock
@@ -236,6 +237,20 @@ class PostgresStore:
     ) -> builtins.list[ProcessingTimes]:
         params = {"now": now, "window_seconds": window_seconds, "buckets": sorted(buckets)}
         return times_from_rows(self._execute(Q["processing_times"], params))
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        buckets = bucket_count(window_seconds, bucket_seconds)
+        params = {"now": now, "window": window_seconds, "bucket": bucket_seconds}
+
+        def read(conn: Any) -> tuple[list[Any], list[Any]]:
+            counts = conn.execute(Q["activity_counts"], params).fetchall()
+            ranks = conn.execute(Q["activity_percentiles"], params).fetchall()
+            return counts, ranks
+
+        counts, ranks = self._db.run(read, transaction=True)
+        return assemble(buckets, counts, ranks)
 
     # -- time ------------------------------------------------------------------------
 

@@ -229,6 +229,32 @@ SELECT queue,
 FROM conveyor_tasks
 GROUP BY queue, state;
 
+-- name: activity_counts
+-- Tasks finished per queue and bucket of the window [:now - :window, :now].
+SELECT queue,
+       CAST((finished_at - (:now - :window)) / :bucket AS INTEGER) AS bucket,
+       sum(status = 'completed') AS completed,
+       sum(status = 'failed') AS failed
+FROM conveyor_tasks
+WHERE finished_at >= :now - :window AND finished_at <= :now
+  AND status IN ('completed', 'failed')
+GROUP BY queue, bucket;
+
+-- name: activity_percentiles
+-- Nearest-rank p50 and p95 of the processing seconds of tasks completed in the window.
+SELECT queue,
+       min(CASE WHEN rank >= 0.50 * n THEN seconds END) AS p50,
+       min(CASE WHEN rank >= 0.95 * n THEN seconds END) AS p95
+FROM (
+    SELECT queue, finished_at - started_at AS seconds,
+           row_number() OVER (PARTITION BY queue ORDER BY finished_at - started_at) AS rank,
+           count(*) OVER (PARTITION BY queue) AS n
+    FROM conveyor_tasks
+    WHERE finished_at >= :now - :window AND finished_at <= :now
+      AND status = 'completed' AND started_at IS NOT NULL
+) AS ranked
+GROUP BY queue;
+
 -- name: acquire_duty
 -- Take a duty's lease if it is free or expired, or renew it if we hold it.
 INSERT INTO conveyor_duties (name, holder, expires_at) VALUES (:name, :holder, :now + :ttl)
@@ -245,11 +271,14 @@ SELECT min(run_at) FROM conveyor_tasks WHERE status = 'queued' AND queue = :queu
 INSERT INTO conveyor_queues (
     name, paused, rate, burst, max_concurrent, max_per_key, max_attempts, min_backoff,
     max_backoff, max_doublings, age_limit, lease_seconds, completed_retention,
-    failed_retention, priority, updated_at
+    failed_retention, priority, secret_fields, target_url, target_method, target_headers,
+    target_deadline, secret, previous_secret, updated_at
 ) VALUES (
     :name, :paused, :rate, :burst, :max_concurrent, :max_per_key, :max_attempts, :min_backoff,
     :max_backoff, :max_doublings, :age_limit, :lease_seconds, :completed_retention,
-    :failed_retention, :priority, :now
+    :failed_retention, :priority, :secret_fields,
+    :target_url, :target_method, :target_headers, :target_deadline, :secret, :previous_secret,
+    :now
 )
 ON CONFLICT (name) DO UPDATE SET
     paused = excluded.paused, rate = excluded.rate, burst = excluded.burst,
@@ -259,6 +288,10 @@ ON CONFLICT (name) DO UPDATE SET
     age_limit = excluded.age_limit, lease_seconds = excluded.lease_seconds,
     completed_retention = excluded.completed_retention,
     failed_retention = excluded.failed_retention, priority = excluded.priority,
+    secret_fields = excluded.secret_fields,
+    target_url = excluded.target_url, target_method = excluded.target_method,
+    target_headers = excluded.target_headers, target_deadline = excluded.target_deadline,
+    secret = excluded.secret, previous_secret = excluded.previous_secret,
     updated_at = excluded.updated_at,
     tokens = CASE WHEN conveyor_queues.rate IS excluded.rate
                    AND conveyor_queues.burst IS excluded.burst
@@ -271,6 +304,36 @@ SELECT * FROM conveyor_queues WHERE name = :name;
 -- name: list_queues
 -- Every queue with stored settings.
 SELECT * FROM conveyor_queues ORDER BY name;
+
+-- name: register_worker
+-- Add a worker to the registry, or renew its row when it registers again (after a prune).
+INSERT INTO conveyor_workers
+    (id, host, pid, queues, concurrency, in_flight, heartbeat_seconds, started_at, last_seen)
+VALUES (:id, :host, :pid, :queues, :concurrency, 0, :heartbeat_seconds, :now, :now)
+ON CONFLICT (id) DO UPDATE
+SET last_seen = excluded.last_seen, stopped_at = NULL, heartbeat_seconds = excluded.heartbeat_seconds;
+
+-- name: heartbeat_worker
+-- Record that a running worker is alive and how many tasks it holds.
+UPDATE conveyor_workers SET last_seen = :now, in_flight = :in_flight
+WHERE id = :id AND stopped_at IS NULL
+RETURNING id;
+
+-- name: deregister_worker
+-- Mark a worker stopped after a graceful stop.
+UPDATE conveyor_workers SET stopped_at = :now, last_seen = :now, in_flight = 0
+WHERE id = :id;
+
+-- name: list_workers
+-- Every registered worker, oldest first; alive when running and heard from lately enough.
+SELECT *, stopped_at IS NULL AND last_seen + :dead_after_beats * heartbeat_seconds >= :now AS alive
+FROM conveyor_workers
+ORDER BY started_at, id;
+
+-- name: prune_workers
+-- Forget workers that stopped or were last heard from longer ago than the retention.
+DELETE FROM conveyor_workers
+WHERE coalesce(stopped_at, last_seen) < :now - :retention_seconds;
 
 -- name: add_dependency
 -- One edge of a workflow: the child waits for the parent.

@@ -42,7 +42,8 @@ from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store import workflows
-from conveyor.store.base import Enqueued, Page, QueueStats, TaskFilter
+from conveyor.store.activity import assemble, bucket_count
+from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import (
@@ -422,6 +423,21 @@ class SQLiteStore:
             "buckets": json.dumps(sorted(buckets)),
         }
         return times_from_rows(dict(r) for r in self._conn().execute(Q["processing_times"], params))
+
+    def activity(
+        self, window_seconds: float, bucket_seconds: float, now: float | None = None
+    ) -> builtins.list[QueueActivity]:
+        buckets = bucket_count(window_seconds, bucket_seconds)
+        params = {"now": self._clock(now), "window": window_seconds, "bucket": bucket_seconds}
+        conn = self._conn()
+        # One read transaction, so the counts and the percentiles see the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            counts = conn.execute(Q["activity_counts"], params).fetchall()
+            ranks = conn.execute(Q["activity_percentiles"], params).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return assemble(buckets, counts, ranks)
 
     # -- time ------------------------------------------------------------------------
 
