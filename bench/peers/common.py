@@ -239,7 +239,7 @@ class Peer:
         """Enqueue one task stamped with the wall clock (for pickup latency)."""
         raise NotImplementedError
 
-    def worker_env(self) -> dict[str, str]:
+    def worker_env(self, queue: str) -> dict[str, str]:
         return {}
 
     # -- shared logic ---------------------------------------------------------------------
@@ -249,7 +249,7 @@ class Peer:
         self.fill(n, queue)
         rec = Recorder(self.folder, f"{queue}-{procs}")
         start = time.time()
-        with workers(self.worker_command(queue), procs, rec.path, self.worker_env()) as running:
+        with workers(self.worker_command(queue), procs, rec.path, self.worker_env(queue)) as running:
             rec.wait(n, running, max(180.0, n / 20))
         last = max(started for _, started in rec.rows())
         return last - start
@@ -257,7 +257,7 @@ class Peer:
     def pickup(self, samples: int, queue: str) -> list[float]:
         """Milliseconds from enqueue to handler start, a task every 50 ms at idle."""
         rec = Recorder(self.folder, f"{queue}-latency")
-        with workers(self.worker_command(queue), 1, rec.path, self.worker_env()) as running:
+        with workers(self.worker_command(queue), 1, rec.path, self.worker_env(queue)) as running:
             self.send_one(-1, queue)  # the worker is up once this one ran
             rec.wait(1, running, 120.0)
             time.sleep(1.0)

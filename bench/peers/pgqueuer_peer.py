@@ -92,7 +92,7 @@ class PgQueuerPeer(Peer):
     def send_one(self, i: int, queue: str) -> None:
         self._run(self.q.enqueue(queue, json.dumps(data(i, time.time())).encode()))
 
-    def worker_env(self) -> dict[str, str]:
+    def worker_env(self, queue: str) -> dict[str, str]:
         return {"PGDSN": self.url}
 
     def worker_command(self, queue: str) -> list[str]:

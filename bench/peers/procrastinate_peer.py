@@ -70,7 +70,7 @@ class ProcrastinatePeer(Peer):
     def send_one(self, i: int, queue: str) -> None:
         self._task(queue).defer(arg=data(i, time.time()))
 
-    def worker_env(self) -> dict[str, str]:
+    def worker_env(self, queue: str) -> dict[str, str]:
         return {"BENCH_PG_URL": self.url}
 
     def worker_command(self, queue: str) -> list[str]:
