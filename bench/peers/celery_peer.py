@@ -7,9 +7,8 @@ import sys
 import time
 from typing import Any
 
-from celery import Celery
-
 from bench.peers.common import Peer, data, record
+from celery import Celery
 
 app = Celery("bench", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
 app.conf.update(

@@ -35,15 +35,16 @@ def data(i: int, enqueued_at: float = 0.0) -> dict[str, Any]:
     return {"n": i, "user": f"user-{i % 97}", "tags": ["bench", "noop"], "t": enqueued_at}
 
 
-_fd: int | None = None
+_fd: dict[str, int] = {}
 
 
 def record(arg: dict[str, Any]) -> None:
     """The no-op handler's only work: note when it started, for the enqueue stamped in `arg`."""
-    global _fd
-    if _fd is None:
-        _fd = os.open(os.environ[OUT_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(_fd, b"%17.6f %17.6f\n" % (float(arg.get("t", 0.0)), time.time()))
+    path = os.environ[OUT_ENV]
+    fd = _fd.get(path)
+    if fd is None:
+        fd = _fd[path] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, b"%17.6f %17.6f\n" % (float(arg.get("t", 0.0)), time.time()))
 
 
 class Recorder:
@@ -126,10 +127,8 @@ def stop(started: Sequence[Worker]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(worker.process.pid, signal.SIGTERM)
     for worker in started:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             worker.process.wait(timeout=GRACE_SECONDS + 5)
-        except subprocess.TimeoutExpired:
-            pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.wait()
@@ -249,7 +248,9 @@ class Peer:
         self.fill(n, queue)
         rec = Recorder(self.folder, f"{queue}-{procs}")
         start = time.time()
-        with workers(self.worker_command(queue), procs, rec.path, self.worker_env(queue)) as running:
+        with workers(
+            self.worker_command(queue), procs, rec.path, self.worker_env(queue)
+        ) as running:
             rec.wait(n, running, max(180.0, n / 20))
         last = max(started for _, started in rec.rows())
         return last - start

@@ -73,8 +73,8 @@ def claim_cost(name: str, depths: tuple[int, ...], claims: int = 200) -> dict[st
     depth in turn, so the deepest fill is paid once.
     """
     from conveyor import Conveyor
-    from conveyor.store import open_store
     from conveyor.core.task import Completion
+    from conveyor.store import open_store
 
     store_kind, synchronous = SYSTEMS[name]
     out: dict[str, Any] = {}

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from huey import RedisHuey, SqliteHuey
-
 from bench.peers.common import Peer, data, record
+from huey import RedisHuey, SqliteHuey
 
 
 def make_huey(kind: str, location: str, name: str) -> Any:
@@ -83,7 +82,9 @@ class _Huey(Peer):
 
 class HueySqlitePeer(_Huey):
     name = "huey-sqlite"
-    store = "sqlite"
+    # SqliteHuey's default: WAL with synchronous=OFF (fsync=False): weaker than Conveyor's
+    # NORMAL, since a power cut can lose committed tasks.
+    store = "sqlite off"
     kind = "sqlite"
 
     def location(self) -> str:

@@ -75,9 +75,7 @@ class PgQueuerPeer(Peer):
         elapsed = 0.0
         for first in range(0, n, 1_000):
             k = min(1_000, n - first)
-            payloads: list[bytes | None] = [
-                json.dumps(data(first + i)).encode() for i in range(k)
-            ]
+            payloads: list[bytes | None] = [json.dumps(data(first + i)).encode() for i in range(k)]
             start = time.perf_counter()
             self._run(self.q.enqueue([queue] * k, payloads, [0] * k))
             elapsed += time.perf_counter() - start

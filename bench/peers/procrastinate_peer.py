@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import procrastinate
-
 from bench.peers.common import Peer, data, record
 
 

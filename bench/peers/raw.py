@@ -50,6 +50,25 @@ def timed(n: int, fn: Callable[[], Any]) -> float:
 # -- PostgreSQL ---------------------------------------------------------------------------
 
 
+def pg_drain(conn: Any, queue: str, k: int) -> None:
+    """Claim k (one transaction), acknowledge them in one statement (another), until empty."""
+    while True:
+        with conn.transaction():
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "UPDATE tasks SET status = 'running' WHERE id IN ("
+                    " SELECT id FROM tasks WHERE queue = %s AND status = 'queued'"
+                    " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
+                    (queue, k),
+                )
+            ]
+        if not ids:
+            return
+        with conn.transaction():
+            conn.execute("UPDATE tasks SET status = 'done' WHERE id = ANY(%s)", (ids,))
+
+
 def postgres(s: Settings) -> Result:
     import psycopg
 
@@ -86,33 +105,11 @@ def postgres(s: Settings) -> Result:
 
             return go
 
-        def claim(queue: str, k: int) -> Callable[[], None]:
-            def go() -> None:
-                while True:
-                    with conn.transaction():
-                        ids = [
-                            row[0]
-                            for row in conn.execute(
-                                "UPDATE tasks SET status = 'running' WHERE id IN ("
-                                " SELECT id FROM tasks WHERE queue = %s AND status = 'queued'"
-                                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
-                                (queue, k),
-                            )
-                        ]
-                    if not ids:
-                        return
-                    with conn.transaction():
-                        conn.execute(
-                            "UPDATE tasks SET status = 'done' WHERE id = ANY(%s)", (ids,)
-                        )
-
-            return go
-
         r.enqueue_one_per_s = timed(s.single, one_by_one)
         r.enqueue_bulk_per_s = timed(s.tasks, many("c1"))
         r.details["copy_per_s"] = timed(s.tasks, copy("c100"))
-        r.details["claim1_ack_per_s"] = timed(s.tasks, claim("c1", 1))
-        r.processed_per_s_1proc = timed(s.tasks, claim("c100", 100))
+        r.details["claim1_ack_per_s"] = timed(s.tasks, lambda: pg_drain(conn, "c1", 1))
+        r.processed_per_s_1proc = timed(s.tasks, lambda: pg_drain(conn, "c100", 100))
         r.notes.append("bulk = executemany; processed = claim 100 + ack, one connection")
     return r
 
