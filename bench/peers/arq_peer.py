@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from arq import create_pool
 from arq.connections import RedisSettings
-
 from bench.peers.common import CONCURRENCY, Peer, data, record
 
 

@@ -6,12 +6,15 @@ Runs in Conveyor's virtualenv (the driver's), never in the peers'.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from bench import throughput as tp
-from bench.peers.common import Result, Settings, data
+from bench.peers.common import Peer, Result, Settings, data
+from bench.peers.common import measure as common_measure
 
 SYSTEMS = {
     "conveyor-sqlite-normal": ("sqlite", "normal"),
@@ -32,35 +35,76 @@ def backend(
             yield url, probe
 
 
-def measure(name: str, s: Settings) -> Result:
+class ConveyorPeer(Peer):
+    """Conveyor through the same interface, workers and recorder as every peer.
+
+    Enqueues reuse bench/throughput.py's functions; processing and pickup use the
+    harness's own clock (the tasks' recorded start times), not the store's timestamps,
+    so that Conveyor is measured exactly as the peers are.
+    """
+
+    package = "conveyor-queue"
+
+    def setup(self) -> None:
+        from bench.peers.conveyor_app import app, noop
+
+        from conveyor.store import open_store
+
+        self.app, self.noop = app, noop
+        self.app.use_store(open_store(self.url, migrate=True))
+
+    def teardown(self) -> None:
+        self.app.close()
+
+    def enqueue_one(self, n: int) -> float:
+        return tp.enqueue_one(self.noop, n)
+
+    def _settings(self, n: int) -> tp.Settings:
+        return tp.Settings(n, n, min(tp.BATCH, n), self.s.concurrency, 0, 0.0)
+
+    def enqueue_bulk(self, n: int) -> float | None:
+        return tp.enqueue_bulk(self.app, self.noop, "bulk", self._settings(n))
+
+    def fill(self, n: int, queue: str) -> None:
+        tp.enqueue_bulk(self.app, self.noop, queue, self._settings(n))
+
+    def send_one(self, i: int, queue: str) -> None:
+        self.noop.options(queue=queue).enqueue(data(i, time.time()))
+
+    def worker_command(self, queue: str) -> list[str]:
+        return [
+            *tp.conveyor_command(),
+            "worker",
+            "bench.peers.conveyor_app:app",
+            "--url",
+            self.url,
+            "--queues",
+            queue,
+            "--concurrency",
+            str(self.s.concurrency),
+            "--grace",
+            str(tp.WORKER_GRACE_SECONDS),
+            "--log-level",
+            "warning",
+        ]
+
+
+def measure(name: str, s: Settings, log: Callable[[str], None]) -> Result:
     store, synchronous = SYSTEMS[name]
-    label = "postgres" if store == "postgres" else f"sqlite {synchronous}"
-    ts = tp.Settings(
-        tasks=s.tasks,
-        single=s.single,
-        batch=min(tp.BATCH, s.tasks),
-        concurrency=s.concurrency,
-        latency_samples=s.samples,
-        latency_interval_ms=tp.LATENCY_INTERVAL * 1000,
-    )
+    peer = ConveyorPeer(s, Path("."))
+    peer.name = name
+    peer.store = "postgres" if store == "postgres" else f"sqlite {synchronous}"
     try:
-        with backend(store, synchronous, s) as (url, probe):
-            got = tp.run_backend(store, url, probe, ts)
+        with (
+            backend(store, synchronous, s) as (url, _probe),
+            tempfile.TemporaryDirectory(prefix="bench-conveyor-") as folder,
+        ):
+            peer.url, peer.folder = url, Path(folder)
+            result = common_measure(peer, s, log)
     except Exception as exc:
-        return Result(name, label, version(), error=f"{type(exc).__name__}: {exc}")
-    return Result(
-        name,
-        label,
-        version(),
-        enqueue_one_per_s=got.enqueue_one_per_s,
-        enqueue_bulk_per_s=got.enqueue_bulk_per_s,
-        processed_per_s_1proc=got.processed_per_s_1proc,
-        processed_per_s_2procs=got.processed_per_s_2procs,
-        pickup_p50_ms=got.pickup_p50_ms,
-        pickup_p99_ms=got.pickup_p99_ms,
-        error=got.error,
-        details=dict(got.details),
-    )
+        result = Result(name, peer.store, error=f"{type(exc).__name__}: {exc}")
+    result.version = f"conveyor {version()}"
+    return result
 
 
 # -- deep queue: what one claim costs with many tasks queued --------------------------------

@@ -8,9 +8,8 @@ import time
 from typing import Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
-
 from bench.peers.common import Peer, data, record
+from dramatiq.brokers.redis import RedisBroker
 
 QUEUES = ("one", "p1", "p2", "lat")
 

@@ -152,7 +152,7 @@ def once(name: str, s: Settings) -> list[Result]:
     if name == "raw":
         return raw.run(s, log)
     if name in conveyor_system.SYSTEMS:
-        return [conveyor_system.measure(name, s)]
+        return [conveyor_system.measure(name, s, log)]
     if name in SKIPPED:
         store, why = SKIPPED[name]
         return [Result(name, store, error=f"skipped: {why}")]
@@ -244,7 +244,7 @@ def table(results: Sequence[Result], s: Settings, runs: int, info: dict[str, Any
         ("ratio to Conveyor", "right"),
         ("ratio to raw limit", "right"),
     ):
-        out.add_column(col, justify=just)  # type: ignore[arg-type]
+        out.add_column(col, justify=just, no_wrap=col in ("system", "store", "version"))
     for r in results:
         if r.error:
             out.add_row(r.system, r.store, r.version, f"[red]{r.error[:90]}[/red]")

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saq import Queue
-
 from bench.peers.common import CONCURRENCY, Peer, data, record
+from saq import Queue
 
 
 async def noop(ctx: dict[str, Any], *, arg: dict[str, Any]) -> None:
