@@ -247,7 +247,9 @@ def table(results: Sequence[Result], s: Settings, runs: int, info: dict[str, Any
         out.add_column(col, justify=just, no_wrap=col in ("system", "store", "version"))
     for r in results:
         if r.error:
-            out.add_row(r.system, r.store, r.version, f"[red]{r.error[:90]}[/red]")
+            # The reason goes under the table, where it is not squeezed into a column.
+            word = "skipped" if r.error.startswith("skipped") else "[red]failed[/red]"
+            out.add_row(r.system, r.store, r.version, word, *(["—"] * 5))
             continue
         conveyor_ref, raw_ref = REFERENCE.get(r.store, (None, None))
         raw_row = r.system.startswith("raw ")
@@ -353,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if deep:
             console.print(deep_table(deep))
         for r in results:
+            if r.error:
+                console.print(f"{r.system}: {r.error}", highlight=False)
             for note in r.notes:
                 console.print(f"{r.system}: {note}", highlight=False)
         console.print(f"{info['seconds']:.0f} s in all", highlight=False)
