@@ -186,7 +186,16 @@ def measure(name: str, s: Settings, runs: int) -> list[Result]:
         rounds.append(once(name, s))
         if name in SKIPPED:
             break
-    return [median_of([r[k] for r in rounds]) for k in range(len(rounds[0]))]
+    out = [median_of([r[k] for r in rounds]) for k in range(len(rounds[0]))]
+    for r in out:
+        # A long run's figures so far, in case it is stopped before the table.
+        log(
+            f"  = {r.system}: one {_rate(r.enqueue_one_per_s)}/s, bulk "
+            f"{_rate(r.enqueue_bulk_per_s)}/s, processed {_rate(r.processed_per_s_1proc)} "
+            f"({_rate(r.processed_per_s_2procs)})/s, pickup {_ms(r.pickup_p50_ms)}/"
+            f"{_ms(r.pickup_p99_ms)} ms{' ' + r.error if r.error else ''}"
+        )
+    return out
 
 
 # -- the table -----------------------------------------------------------------------------
