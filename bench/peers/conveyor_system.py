@@ -1,4 +1,4 @@
-"""Conveyor's rows, measured in-process with bench/throughput.py's own functions.
+"""Conveyor's rows: measured in-process, with bench/throughput.py's stores and enqueues.
 
 Runs in Conveyor's virtualenv (the driver's), never in the peers'.
 """
@@ -110,7 +110,9 @@ def measure(name: str, s: Settings, log: Callable[[str], None]) -> Result:
 # -- deep queue: what one claim costs with many tasks queued --------------------------------
 
 
-def claim_cost(name: str, depths: tuple[int, ...], claims: int = 200) -> dict[str, Any]:
+def claim_cost(
+    name: str, depths: tuple[int, ...], postgres_url: str, claims: int = 200
+) -> dict[str, Any]:
     """Median milliseconds of `claim(limit=10)` + `complete` at each queue depth.
 
     The queue is filled with `enqueue_many` in batches of 1,000 (not timed) up to each
@@ -122,7 +124,10 @@ def claim_cost(name: str, depths: tuple[int, ...], claims: int = 200) -> dict[st
 
     store_kind, synchronous = SYSTEMS[name]
     out: dict[str, Any] = {}
-    with backend(store_kind, synchronous, Settings(0, 0, 0)) as (url, _probe):
+    with backend(store_kind, synchronous, Settings(0, 0, 0, postgres_url=postgres_url)) as (
+        url,
+        _probe,
+    ):
         store = open_store(url, migrate=True)
         app = Conveyor()
         app.use_store(store)

@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     deep: dict[str, Any] = {}
     for name in (n for n in SYSTEMS if n in only):
         if name == "deep":
-            deep = deep_queue(args.quick)
+            deep = deep_queue(args.quick, s.postgres_url)
         else:
             results.extend(measure(name, s, runs))
     info["load_after"] = round(os.getloadavg()[0], 2)
@@ -372,14 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(r.error and not r.error.startswith("skipped") for r in results) else 0
 
 
-def deep_queue(quick: bool) -> dict[str, Any]:
+def deep_queue(quick: bool, postgres_url: str) -> dict[str, Any]:
     """Conveyor's claim cost with a deep backlog vs a shallow one, on each backend."""
     depths = (1_000, 20_000 if quick else 1_000_000)
     out: dict[str, Any] = {}
     for name in ("conveyor-sqlite-normal", "conveyor-postgres"):
         log(f"[bold]deep queue[/bold] {name}: claims at depths {depths}")
         try:
-            out[name] = conveyor_system.claim_cost(name, depths)
+            out[name] = conveyor_system.claim_cost(name, depths, postgres_url)
         except Exception as exc:
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
