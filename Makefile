@@ -57,6 +57,10 @@ torture: $(STAMP) ## the torture suite at full size (kills, outages, full disk, 
 bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 	$(BIN)/python bench/throughput.py
 
+.PHONY: bench-peers
+bench-peers: $(STAMP) ## Conveyor vs other queues and raw-driver limits (builds bench/.peers-venv; long)
+	$(BIN)/python bench/peers/run.py
+
 .PHONY: bench-http
 bench-http: $(STAMP) ## HTTP enqueue rate of `conveyor server`, single and batch (both backends)
 	$(BIN)/python bench/http_enqueue.py
@@ -67,4 +71,4 @@ bench-push: $(STAMP) ## push delivery rate to a loopback receiver, no limits (bo
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) bench/.peers-venv bench/.peers-venv-arq .mypy_cache .ruff_cache .pytest_cache .hypothesis
