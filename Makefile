@@ -46,9 +46,20 @@ soak: $(STAMP) ## three workers race on a per-second cron schedule for 3 minutes
 	CONVEYOR_CRON_SOAK_SECONDS=180 $(BIN)/pytest -q -p no:randomly \
 		tests/scheduler/test_cron.py -k three_workers_fire_each_second_once
 
+.PHONY: torture
+torture: $(STAMP) ## the torture suite at full size (kills, outages, full disk, clock jumps), then its scorecard
+	rm -f torture-results.jsonl
+	status=0; CONVEYOR_TORTURE=full CONVEYOR_TORTURE_RESULTS=$(CURDIR)/torture-results.jsonl \
+		$(BIN)/pytest -q -p no:randomly tests/torture || status=$$?; \
+	$(BIN)/python -m tests.torture.scorecard torture-results.jsonl; exit $$status
+
 .PHONY: bench
 bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 	$(BIN)/python bench/throughput.py
+
+.PHONY: bench-peers
+bench-peers: $(STAMP) ## Conveyor vs other queues and raw-driver limits (builds bench/.peers-venv; long)
+	$(BIN)/python bench/peers/run.py
 
 .PHONY: bench-http
 bench-http: $(STAMP) ## HTTP enqueue rate of `conveyor server`, single and batch (both backends)
@@ -60,4 +71,4 @@ bench-push: $(STAMP) ## push delivery rate to a loopback receiver, no limits (bo
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) bench/.peers-venv bench/.peers-venv-arq .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -44,7 +44,8 @@ class HandlerExecutor:
     def __init__(self, registry: Registry, worker_id: str, threads: int) -> None:
         self.registry = registry
         self.worker_id = worker_id
-        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="conveyor-task")
+        self._size = threads
+        self._threads = self._new_pool()
         self._returns: _Returns | None = None
 
     async def execute(self, claimed: Claimed) -> Outcome:
@@ -57,6 +58,8 @@ class HandlerExecutor:
             result = await asyncio.wait_for(self._call(definition, claimed), task.timeout)
             return Completion(claimed.lease, payload.check_result(task.name, result))
         except TimeoutError:
+            if not definition.is_async:
+                self._abandon_thread()
             return self._failure(claimed, f"timed out after {task.timeout} seconds", "")
         except PayloadError as exc:
             return self._failure(claimed, str(exc), "", retry=False)
@@ -80,6 +83,16 @@ class HandlerExecutor:
         future.add_done_callback(lambda f: job.cancel() if f.cancelled() else None)
         job.add_done_callback(lambda j: returns.cancel(future) if j.cancelled() else None)
         return await future
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="conveyor-task")
+
+    def _abandon_thread(self) -> None:
+        # A sync handler past its timeout keeps its thread, perhaps forever. Enough of
+        # them would fill the pool and every later sync task would wait in its queue for
+        # good, so later tasks get a fresh pool; the old one finishes what it runs.
+        old, self._threads = self._threads, self._new_pool()
+        old.shutdown(wait=False)
 
     def _failure(self, claimed: Claimed, message: str, tb: str, retry: bool = True) -> Failure:
         task = claimed.task

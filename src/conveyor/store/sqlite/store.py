@@ -97,6 +97,13 @@ def parse_sqlite_url(url: str) -> tuple[str, str]:
     return path, synchronous
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite ends the transaction itself on some errors (SQLITE_FULL among them); a
+    # second ROLLBACK would then fail and hide the error that matters.
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 class SQLiteStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -139,13 +146,16 @@ class SQLiteStore:
                 raise StoreUnavailable(f"SQLite file {self.path!r} is busy: {exc}") from exc
             try:
                 yield conn
+            except sqlite3.OperationalError as exc:
+                _rollback(conn)
+                raise StoreUnavailable(f"SQLite cannot write to {self.path!r}: {exc}") from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise StoreUnavailable(f"SQLite commit to {self.path!r} failed: {exc}") from exc
 
     @staticmethod
