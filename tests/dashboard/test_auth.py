@@ -149,3 +149,20 @@ def test_logging_in_and_out_in_the_browser(
     expect(page.locator("main h1")).to_have_text("Log in")
     page.goto(server.url + "/")
     expect(page.locator("main h1")).to_have_text("Log in")
+
+
+def test_secret_payload_fields_are_masked_on_every_page(
+    start_server: StartServer, app: Conveyor
+) -> None:
+    app.queue("cards", secret_fields=["card"])
+    task_id = app.enqueue("charge", queue="cards", kwargs={"card": "4111-1111-1111"}).id
+    [claimed] = app.store.claim(["cards"], 1, "w", 30)
+    app.fail(claimed.task.id, claimed.lease.token, "declined card 4111-1111-1111", retry=False)
+    client = start_server().client()
+
+    for path in [f"/tasks/{task_id}", "/tasks", "/queues/cards", "/dead-letters"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "4111-1111-1111" not in response.text, path
+    assert "***" in client.get(f"/tasks/{task_id}").text
+    assert app.get(task_id).kwargs == {"card": "4111-1111-1111"}

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from conveyor.api.auth import require
 from conveyor.api.deps import App, Cursor, QueueName
 from conveyor.api.errors import ApiError
-from conveyor.api.redacting import shown
 from conveyor.api.schemas import Discarded, Replayed, ReplayIn, TaskOut, TaskPage
+from conveyor.redacted import shown
 
 router = APIRouter(prefix="/api/v1/queues/{name}/dead-letters", tags=["dead letters"])
 

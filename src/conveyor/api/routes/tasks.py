@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Header, Query
 
 from conveyor.api.auth import require
 from conveyor.api.deps import App, Cursor, TaskId
-from conveyor.api.redacting import shown, shown_task
 from conveyor.api.schemas import (
     NO_NUL,
     BatchAccepted,
@@ -22,6 +21,7 @@ from conveyor.api.schemas import (
 )
 from conveyor.app import Conveyor
 from conveyor.core.task import NewTask
+from conveyor.redacted import shown, shown_task
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends
 
 from conveyor.api.auth import require
 from conveyor.api.deps import App, TaskId
-from conveyor.api.redacting import shown_workflow
 from conveyor.api.schemas import WorkflowOut
+from conveyor.redacted import shown_workflow
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 

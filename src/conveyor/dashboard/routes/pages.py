@@ -12,6 +12,7 @@ from conveyor.dashboard.context import Reading, Refusal
 from conveyor.dashboard.views import STATES, queue_rows
 from conveyor.dashboard.workflow_graph import LARGEST_DRAWN, Graph, graph_around
 from conveyor.errors import ConfigurationError, TaskNotFound
+from conveyor.redacted import shown_page, shown_task, shown_workflow
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +32,7 @@ def queue(seen: Reading, name: str, state: Text = "") -> Response:
     app = seen.app
     info = app.queue_info(name)
     try:
-        page = app.list_tasks(queue=name, status=state or None, limit=25)
+        page = shown_page(app, app.list_tasks(queue=name, status=state or None, limit=25))
     except ConfigurationError as exc:
         raise Refusal(422, str(exc)) from None
     return seen.page(
@@ -64,6 +65,7 @@ def tasks(
             limit=PAGE_SIZE,
             cursor=cursor or None,
         )
+        page = shown_page(app, page)
     except ConfigurationError as exc:
         page, error = None, str(exc)
     filters = {"queue": queue, "state": state, "type": type, "find": find}
@@ -93,7 +95,7 @@ def _found(seen: Reading, find: str, queue: str) -> str | None:
 @router.get("/tasks/{task_id}")
 def task(seen: Reading, task_id: str) -> Response:
     try:
-        found = seen.app.get(task_id)
+        found = shown_task(seen.app, seen.app.get(task_id))
     except TaskNotFound as exc:
         raise Refusal(404, str(exc)) from None
     graph, counts = _workflow_of(seen, found)
@@ -115,7 +117,7 @@ def _workflow_of(seen: Reading, task: Task) -> tuple[Graph | None, dict[str, int
     if sum(counts.values()) > LARGEST_DRAWN:
         return None, counts
     try:
-        view = seen.app.workflow(task.workflow_id)
+        view = shown_workflow(seen.app, seen.app.workflow(task.workflow_id))
     except TaskNotFound:
         return None, counts  # pruned between the two reads
     return graph_around(view, task.id), counts
@@ -131,8 +133,11 @@ def dead_letters(
 ) -> Response:
     app = seen.app
     try:
-        page = app.list_tasks(
-            queue=queue or None, status="failed", limit=PAGE_SIZE, cursor=cursor or None
+        page = shown_page(
+            app,
+            app.list_tasks(
+                queue=queue or None, status="failed", limit=PAGE_SIZE, cursor=cursor or None
+            ),
         )
     except ConfigurationError as exc:
         raise Refusal(422, str(exc)) from None

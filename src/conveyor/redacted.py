@@ -1,6 +1,6 @@
-"""Tasks as the HTTP API shows them: each queue's `secret_fields` masked (see
-`conveyor.core.redaction` for the rule). Only the pull protocol's lease, which hands a task
-to the worker that runs it, shows the real values."""
+"""Tasks as readers see them (the HTTP API and the dashboard): each queue's `secret_fields`
+masked (see `conveyor.core.redaction` for the rule). Only the pull protocol's lease, which
+hands a task to the worker that runs it, shows the real values."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from conveyor.app import Conveyor
 from conveyor.core.redaction import redact
 from conveyor.core.task import Task
 from conveyor.core.workflow import WorkflowView
+from conveyor.store.base import Page
 
 
 def shown(app: Conveyor, tasks: Iterable[Task]) -> list[Task]:
@@ -31,3 +32,7 @@ def shown_task(app: Conveyor, task: Task) -> Task:
 
 def shown_workflow(app: Conveyor, view: WorkflowView) -> WorkflowView:
     return replace(view, tasks=shown(app, view.tasks))
+
+
+def shown_page(app: Conveyor, page: Page) -> Page:
+    return replace(page, tasks=shown(app, page.tasks))
