@@ -9,7 +9,7 @@ from tests.apps import sink as tasks
 from tests.crash.conftest import StartWorker
 from tests.waiting import wait_until
 
-SECONDS = 10.0
+SECONDS = 6.0
 CHUNK = 40
 PACE = 0.1
 """About 400 tasks a second: below what one worker process completes on either store, so
@@ -41,7 +41,7 @@ def test_a_sustained_run_keeps_the_table_bounded_by_retention(
     # Bound: what 1 s of retention, two prune rounds and a second of backlog can hold.
     rate = enqueued / SECONDS
     bound = rate * (1.0 + 2 * 0.5 + 1.0)
-    assert enqueued >= 2500
+    assert enqueued >= 1500
     assert peak <= bound, f"peak {peak} rows > bound {bound:.0f}; samples {samples[::10]}"
     # The second half of the run is no bigger than the first: the table is not growing.
     half = len(samples) // 2

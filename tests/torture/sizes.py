@@ -1,7 +1,7 @@
 """How hard the torture suite pushes: small in CI (`make test`), full in `make torture`.
 
 `CONVEYOR_TORTURE=full` selects the sizes of issue 9; anything else, the CI sizes, which
-keep the whole folder to about a minute and a half on both backends together.
+keep the whole folder to about a minute on both backends together.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ class Sizes:
 
 CI = Sizes(
     name="ci",
-    kill_tasks=2_000,
-    kills=10,
+    kill_tasks=1_000,
+    kills=6,
     http_seconds=2.0,
     outage_seconds=3.0,
-    outage_tasks=1_000,
+    outage_tasks=500,
     submits=20,
     submit_rounds=1,
     submit_processes=4,
-    shutdown_tasks=1_000,
-    terms=4,
+    shutdown_tasks=500,
+    terms=3,
     disk_tasks=500,
 )
 FULL = Sizes(
