@@ -55,7 +55,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -242,6 +242,9 @@ def updated_settings(
     return results
 
 
+_Entry = TypeVar("_Entry")
+
+
 class _Invalid(Exception):
     """A value the file gives that cannot be used; the message says why."""
 
@@ -289,27 +292,43 @@ class _Reader:
         return changes
 
     def queues(self, key_node: Node, node: Node) -> list[QueueChange]:
+        shape = "must be a list of queue entries ('- name: ...')"
+        return self.named_list(
+            "queue", "queue", key_node, node, shape, self.entry, lambda c: c.name
+        )
+
+    def named_list(
+        self,
+        kind: str,
+        noun: str,
+        key_node: Node,
+        node: Node,
+        shape: str,
+        read: Callable[[Node], _Entry | None],
+        name_of: Callable[[_Entry], str],
+    ) -> list[_Entry]:
+        """The entries of a top-level list, each read by `read`; a name given twice is a
+        problem on the second one's line."""
         if _is_null(node):
             return []
         if not isinstance(node, SequenceNode):
-            self.problem(key_node, "queue", "must be a list of queue entries ('- name: ...')")
+            self.problem(key_node, kind, shape)
             return []
-        changes: list[QueueChange] = []
+        entries: list[_Entry] = []
         seen: dict[str, int] = {}
         for entry in node.value:
-            change = self.entry(entry)
-            if change is None:
+            value = read(entry)
+            if value is None:
                 continue
-            if change.name in seen:
+            name, line = name_of(value), entry.start_mark.line + 1
+            if name in seen:
                 self.problem(
-                    change.line,
-                    "name",
-                    f"queue {change.name!r} is already defined on line {seen[change.name]}",
+                    line, "name", f"{noun} {name!r} is already defined on line {seen[name]}"
                 )
                 continue
-            seen[change.name] = change.line or 0
-            changes.append(change)
-        return changes
+            seen[name] = line
+            entries.append(value)
+        return entries
 
     # -- one queue entry ---------------------------------------------------------------
 
@@ -459,28 +478,10 @@ class _Reader:
     # -- cron entries ---------------------------------------------------------------------
 
     def cron(self, key_node: Node, node: Node) -> list[ScheduleSpec]:
-        if _is_null(node):
-            return []
-        if not isinstance(node, SequenceNode):
-            self.problem(key_node, "cron", "must be a list of schedules ('- task: ...')")
-            return []
-        specs: list[ScheduleSpec] = []
-        seen: dict[str, int] = {}
-        for entry in node.value:
-            spec = self.cron_entry(entry)
-            if spec is None:
-                continue
-            line = entry.start_mark.line + 1
-            if spec.name in seen:
-                self.problem(
-                    line,
-                    "name",
-                    f"schedule {spec.name!r} is already defined on line {seen[spec.name]}",
-                )
-                continue
-            seen[spec.name] = line
-            specs.append(spec)
-        return specs
+        shape = "must be a list of schedules ('- task: ...')"
+        return self.named_list(
+            "cron", "schedule", key_node, node, shape, self.cron_entry, lambda s: s.name
+        )
 
     def cron_entry(self, node: Node) -> ScheduleSpec | None:
         if not isinstance(node, MappingNode):
