@@ -41,7 +41,7 @@ def test_claims_overlap_a_pending_acknowledgement_up_to_twice_the_concurrency(
     app: Conveyor, sink: SinkFile
 ) -> None:
     store = HeldAcks(app.store)
-    config = WorkerConfig(concurrency=2, lease_seconds=5.0, reap_interval=0.2)
+    config = WorkerConfig(concurrency=2, lease_seconds=5.0, reap_interval=0.2, claim_ahead=False)
     handles = [app.enqueue("run", [f"k{i}"]) for i in range(6)]
     worker = RunningWorker(Worker(cast(Store, store), app.registry, ["default"], config))
     try:

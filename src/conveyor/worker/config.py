@@ -10,6 +10,8 @@ from conveyor.errors import ConfigurationError
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     concurrency: int = 10
+    claim_ahead: bool = True
+    """Claim beyond the free slots what the worker starts in the next 50 ms at its rate."""
     lease_seconds: float = 30.0
     grace_seconds: float = 30.0
     reap_interval: float = 5.0

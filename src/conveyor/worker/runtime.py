@@ -9,11 +9,18 @@
  wait_for_work (NOTIFY / data_version)     heartbeat (every lease/3)
 ```
 
-A worker claims only as many tasks as it has free slots, so an idle worker never starves
-behind tasks another one prefetched. A slot is freed when its handler returns, so the next
-claim overlaps the acknowledgement of the last batch instead of waiting for it; the
-attempt stays in flight (its lease extended, `stop` waiting for it) until its outcome is
-in the store, and at most `concurrency` outcomes wait for acknowledgement at a time.
+A worker claims its free slots, plus what it will start within `AHEAD_SECONDS` at its
+recent rate (`Pace`). A queue of quick tasks is thus claimed in batches of up to
+`MAX_AHEAD` beyond the slots, while a task never waits in one worker's buffer for longer
+than that as another worker idles: with long tasks the rate is low and a worker claims
+only its free slots. Buffered tasks hold leases like running ones (the heartbeat extends
+them, `stop` releases them at once).
+
+A slot is freed when its handler returns, so the next task starts, and the next claim
+overlaps the acknowledgement of the last batch instead of waiting for it; the attempt
+stays in flight (its lease extended, `stop` waiting for it) until its outcome is in the
+store. A worker holds at most `2 × concurrency + MAX_AHEAD` leases: while outcomes wait
+for a slow or absent store, it stops claiming.
 
 Stop: the first signal stops claiming and lets attempts in flight finish within the grace
 period; what is left is cancelled and released so other workers take it at once. A second
@@ -26,7 +33,9 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +56,10 @@ log = logging.getLogger("conveyor.worker")
 
 IDLE_WAIT_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
+AHEAD_SECONDS = 0.05
+"""Claim beyond the free slots what this worker starts in this long at its recent rate."""
+MAX_AHEAD = 200
+"""At most this many tasks wait in a worker's buffer."""
 
 
 def new_worker_id() -> str:
@@ -56,8 +69,29 @@ def new_worker_id() -> str:
 @dataclass(slots=True)
 class InFlight:
     claimed: Claimed
-    attempt: asyncio.Task[None]
+    attempt: asyncio.Task[None] | None = None
+    """None while the task waits in the buffer for a slot."""
     lost: bool = False
+
+
+@dataclass(slots=True)
+class Pace:
+    """Tasks started per second, measured over windows of `window` seconds."""
+
+    window: float = 0.05
+    rate: float = 0.0
+    started: int = 0
+    _since: float = field(default_factory=time.monotonic)
+    _counted: int = 0
+
+    def ahead(self, limit: int) -> int:
+        """How many tasks to claim beyond the free slots: `AHEAD_SECONDS` of work."""
+        now = time.monotonic()
+        elapsed = now - self._since
+        if elapsed >= self.window:
+            self.rate = (self.started - self._counted) / elapsed
+            self._since, self._counted = now, self.started
+        return min(limit, int(self.rate * AHEAD_SECONDS))
 
 
 @dataclass(slots=True)
@@ -107,6 +141,12 @@ class Worker:
             heartbeat_seconds=self.config.lease_seconds / 3,
         )
         self._inflight: dict[str, InFlight] = {}
+        self._ready: deque[InFlight] = deque()
+        """Claimed tasks waiting for a slot, in claim order."""
+        self._running = 0
+        self._pace = Pace()
+        self._max_ahead = MAX_AHEAD if self.config.claim_ahead else 0
+        self._max_held = 2 * self.config.concurrency + self._max_ahead
         self._acking: set[str] = set()
         """Attempts in flight whose handler has returned: their outcome awaits the store."""
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
@@ -170,19 +210,21 @@ class Worker:
     async def _claim_loop(self) -> None:
         backoff = Backoff()
         while not self._stopping.is_set():
-            free = self._free_slots()
-            if free <= 0:
+            self._start_ready()
+            wanted = self._wanted()
+            if wanted <= 0:
                 self._slot_free.clear()
                 await _first(self._slot_free.wait(), self._stopping.wait())
                 continue
             try:
                 self._retry_queued.clear()
                 claimed = await self.astore.run(
-                    self.store.claim, self.queues, free, self.worker_id, self.config.lease_seconds
+                    self.store.claim, self.queues, wanted, self.worker_id, self.config.lease_seconds
                 )
                 for one in claimed:
-                    self._start(one)
-                if len(claimed) < free:
+                    self._hold(one)
+                self._start_ready()
+                if len(claimed) < wanted:
                     await self._idle()
                 backoff.reset()
             except Exception as exc:
@@ -190,12 +232,13 @@ class Worker:
                 log.error("store unavailable while claiming (%s); retrying in %.1fs", exc, delay)
                 await _first(self._stopping.wait(), timeout=delay)
 
-    def _free_slots(self) -> int:
-        """Slots whose handler has returned, while no more than `concurrency` outcomes
-        await acknowledgement (so leases held never exceed twice the concurrency)."""
-        concurrency = self.config.concurrency
-        running = len(self._inflight) - len(self._acking)
-        return min(concurrency - running, 2 * concurrency - len(self._inflight))
+    def _wanted(self) -> int:
+        """Free slots and the claim-ahead allowance, less what the buffer holds; and never
+        more leases than `2 × concurrency + MAX_AHEAD` in all, so outcomes waiting for a
+        slow or absent store stop the claims."""
+        free = self.config.concurrency - self._running
+        wanted = free + self._pace.ahead(self._max_ahead) - len(self._ready)
+        return min(wanted, self._max_held - len(self._inflight))
 
     async def _idle(self) -> None:
         """Nothing (more) is due: sleep until new work is announced or a delayed task is due."""
@@ -213,22 +256,39 @@ class Worker:
             self._stopping.wait(),
         )
 
-    def _start(self, claimed: Claimed) -> None:
-        task = claimed.task
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("task started", extra=_task_fields(claimed))
-        attempt = asyncio.create_task(self._attempt(claimed), name=f"conveyor-task-{task.id}")
-        self._inflight[task.id] = InFlight(claimed, attempt)
+    def _hold(self, claimed: Claimed) -> None:
+        entry = InFlight(claimed)
+        self._inflight[claimed.task.id] = entry
+        self._ready.append(entry)
+
+    def _start_ready(self) -> None:
+        """Start buffered tasks in the free slots."""
+        ready = self._ready
+        while ready and self._running < self.config.concurrency and not self._stopping.is_set():
+            entry = ready.popleft()
+            if entry.lost or self._inflight.get(entry.claimed.task.id) is not entry:
+                continue  # its lease was lost while it waited
+            self._running += 1
+            self._pace.started += 1
+            claimed = entry.claimed
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("task started", extra=_task_fields(claimed))
+            entry.attempt = asyncio.create_task(
+                self._attempt(claimed), name=f"conveyor-task-{claimed.task.id}"
+            )
 
     async def _attempt(self, claimed: Claimed) -> None:
         try:
             outcome = await self.executor.execute(claimed)
         except asyncio.CancelledError:
+            self._running -= 1
             return
+        self._running -= 1
         entry = self._inflight.get(claimed.task.id)
         if entry is not None and not entry.lost:
             self._outcomes.put_nowait(outcome)
             self._acking.add(claimed.task.id)
+            self._start_ready()
             self._slot_free.set()
         else:
             self._finish([claimed.task.id])
@@ -375,10 +435,13 @@ class Worker:
     def _drop_lost(self, lost: Sequence[Lease]) -> None:
         for lease in lost:
             entry = self._inflight.get(lease.task_id)
-            if entry is None or entry.claimed.lease != lease or entry.attempt.done():
+            if entry is None or entry.claimed.lease != lease:
+                continue
+            if entry.attempt is not None and entry.attempt.done():
                 continue
             entry.lost = True
-            entry.attempt.cancel()
+            if entry.attempt is not None:
+                entry.attempt.cancel()
             log.warning(
                 "lease lost (cancelled or reaped); attempt stopped",
                 extra=_task_fields(entry.claimed),
@@ -388,23 +451,33 @@ class Worker:
     # -- stopping ------------------------------------------------------------------------
 
     async def _drain(self) -> None:
+        await self._release([e for e in self._ready if not e.lost], "waiting")
+        self._ready.clear()
         if self._inflight and not self._killed.is_set():
             await _first(self._all_done(), self._killed.wait(), timeout=self.config.grace_seconds)
-        leftover = [e for e in self._inflight.values() if not e.attempt.done()]
+        leftover = [e for e in self._inflight.values() if e.attempt is None or not e.attempt.done()]
         for entry in leftover:
             entry.lost = True
-            entry.attempt.cancel()
-        if leftover:
-            leases = [e.claimed.lease for e in leftover]
-            try:
-                released = await self.astore.run(self.store.release, leases)
-                log.info("released %d unfinished task(s) for other workers", len(released))
-            except Exception as exc:
-                log.error(
-                    "could not release %d task(s) (%s); their leases will expire", len(leases), exc
-                )
-            self._finish([lease.task_id for lease in leases])
+            if entry.attempt is not None:
+                entry.attempt.cancel()
+        await self._release(leftover, "unfinished")
         await _first(self._all_done(), self._killed.wait(), timeout=self.config.grace_seconds)
+
+    async def _release(self, entries: Sequence[InFlight], what: str) -> None:
+        """Give tasks back unrun, so other workers take them at once."""
+        if not entries:
+            return
+        for entry in entries:
+            entry.lost = True
+        leases = [e.claimed.lease for e in entries]
+        try:
+            released = await self.astore.run(self.store.release, leases)
+            log.info("released %d %s task(s) for other workers", len(released), what)
+        except Exception as exc:
+            log.error(
+                "could not release %d task(s) (%s); their leases will expire", len(leases), exc
+            )
+        self._finish([lease.task_id for lease in leases])
 
     async def _all_done(self) -> None:
         while self._inflight:
