@@ -19,7 +19,7 @@ them, `stop` releases them at once).
 A slot is freed when its handler returns, so the next task starts, and the next claim
 overlaps the acknowledgement of the last batch instead of waiting for it; the attempt
 stays in flight (its lease extended, `stop` waiting for it) until its outcome is in the
-store. A worker holds at most `2 × concurrency + MAX_AHEAD` leases: while outcomes wait
+store. A worker holds at most `2 * concurrency + MAX_AHEAD` leases: while outcomes wait
 for a slow or absent store, it stops claiming.
 
 Stop: the first signal stops claiming and lets attempts in flight finish within the grace
@@ -234,7 +234,7 @@ class Worker:
 
     def _wanted(self) -> int:
         """Free slots and the claim-ahead allowance, less what the buffer holds; and never
-        more leases than `2 × concurrency + MAX_AHEAD` in all, so outcomes waiting for a
+        more leases than `2 * concurrency + MAX_AHEAD` in all, so outcomes waiting for a
         slow or absent store stop the claims."""
         free = self.config.concurrency - self._running
         wanted = free + self._pace.ahead(self._max_ahead) - len(self._ready)
