@@ -84,9 +84,11 @@ def test_many_sync_handlers_returning_at_once_each_get_their_own_outcome() -> No
 
 def test_an_attempt_that_times_out_before_a_thread_takes_it_never_runs() -> None:
     gate = threading.Event()
+    entered = threading.Event()
     ran: list[str] = []
 
     def block() -> str:
+        entered.set()
         gate.wait(timeout=10)
         return "blocked"
 
@@ -98,6 +100,7 @@ def test_an_attempt_that_times_out_before_a_thread_takes_it_never_runs() -> None
 
     async def main() -> tuple[Any, Any]:
         first = asyncio.ensure_future(runner.execute(claimed("block", [])))
+        assert await asyncio.to_thread(entered.wait, 10)  # the only thread is taken
         second = await runner.execute(claimed("record", ["late"], timeout=0.1))
         gate.set()
         return await first, second

@@ -12,9 +12,10 @@ import collections
 import contextlib
 import contextvars
 import functools
+import queue
+import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -34,18 +35,19 @@ class Executor(Protocol):
 
 
 class HandlerExecutor:
-    """Runs Python handlers: async ones on the loop, sync ones in a thread pool.
+    """Runs Python handlers: async ones on the loop, sync ones on handler threads.
 
-    A sync handler's return travels back to the loop through `_Returns`, which wakes the
-    loop once for however many handlers returned meanwhile, where `run_in_executor`
-    costs one wake-up (a write to the loop's self-pipe) per handler.
+    Sync handlers go to `_Threads` (threads fed by one queue) and their returns come back
+    through `_Returns`, which wakes the loop once for however many handlers returned
+    meanwhile: `run_in_executor` and `wait_for` would cost a wake-up, a second future
+    and a task per attempt.
     """
 
     def __init__(self, registry: Registry, worker_id: str, threads: int) -> None:
         self.registry = registry
         self.worker_id = worker_id
         self._size = threads
-        self._threads = self._new_pool()
+        self._threads = _Threads(threads)
         self._returns: _Returns | None = None
 
     async def execute(self, claimed: Claimed) -> Outcome:
@@ -55,11 +57,14 @@ class HandlerExecutor:
         except UnknownTaskError as exc:
             return self._failure(claimed, str(exc), "", retry=False)
         try:
-            result = await asyncio.wait_for(self._call(definition, claimed), task.timeout)
+            if definition.is_async:
+                result = await asyncio.wait_for(
+                    definition.fn(*task.args, **task.kwargs), task.timeout
+                )
+            else:
+                result = await self._call_sync(definition, claimed)
             return Completion(claimed.lease, payload.check_result(task.name, result))
         except TimeoutError:
-            if not definition.is_async:
-                self._abandon_thread()
             return self._failure(claimed, f"timed out after {task.timeout} seconds", "")
         except PayloadError as exc:
             return self._failure(claimed, str(exc), "", retry=False)
@@ -67,32 +72,37 @@ class HandlerExecutor:
             message = f"{type(exc).__name__}: {exc}"
             return self._failure(claimed, message, traceback.format_exc())
 
-    async def _call(self, definition: TaskDefinition, claimed: Claimed) -> Any:
-        args, kwargs = claimed.task.args, claimed.task.kwargs
-        if definition.is_async:
-            return await definition.fn(*args, **kwargs)
+    async def _call_sync(self, definition: TaskDefinition, claimed: Claimed) -> Any:
         loop = asyncio.get_running_loop()
         returns = self._returns
         if returns is None or returns.loop is not loop:
             returns = self._returns = _Returns(loop)
-        call = functools.partial(contextvars.copy_context().run, definition.fn, *args, **kwargs)
-        future: asyncio.Future[Any] = loop.create_future()
-        job = self._threads.submit(returns.run, future, call)
-        # Cancelled (timeout, lost lease, stop) before a thread took it: it never starts;
-        # and a job the pool cancels (shutdown) cancels its attempt.
-        future.add_done_callback(lambda f: job.cancel() if f.cancelled() else None)
-        job.add_done_callback(lambda j: returns.cancel(future) if j.cancelled() else None)
-        return await future
+        task = claimed.task
+        call = functools.partial(
+            contextvars.copy_context().run, definition.fn, *task.args, **task.kwargs
+        )
+        job = _Job(loop.create_future(), call, returns)
+        self._threads.submit(job)
+        if task.timeout is None:
+            return await job.future
+        timer = loop.call_later(task.timeout, self._expire, job)
+        try:
+            return await job.future
+        finally:
+            timer.cancel()
 
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="conveyor-task")
-
-    def _abandon_thread(self) -> None:
-        # A sync handler past its timeout keeps its thread, perhaps forever. Enough of
-        # them would fill the pool and every later sync task would wait in its queue for
-        # good, so later tasks get a fresh pool; the old one finishes what it runs.
-        old, self._threads = self._threads, self._new_pool()
-        old.shutdown(wait=False)
+    def _expire(self, job: _Job) -> None:
+        """On the loop: the attempt's time is up. A job no thread took yet never starts
+        (its future is done); one that runs keeps its thread, perhaps forever."""
+        if job.future.done():
+            return
+        job.future.set_exception(TimeoutError())
+        if job.started:
+            # Enough hung handlers would fill the threads and every later sync task would
+            # wait for good: later tasks, and those already waiting, get fresh threads.
+            old, self._threads = self._threads, _Threads(self._size)
+            for waiting in old.stop():
+                self._threads.submit(waiting)
 
     def _failure(self, claimed: Claimed, message: str, tb: str, retry: bool = True) -> Failure:
         task = claimed.task
@@ -108,8 +118,71 @@ class HandlerExecutor:
 
     def close(self) -> None:
         # Threads of handlers that overran their timeout cannot be interrupted; do not
-        # wait for them, their attempts have already been failed.
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        # wait for them (they are daemon threads), their attempts have been failed.
+        for job in self._threads.stop():
+            job.returns.cancel(job.future)
+
+
+class _Job:
+    """One sync attempt on its way to a handler thread."""
+
+    __slots__ = ("call", "future", "returns", "started")
+
+    def __init__(
+        self, future: asyncio.Future[Any], call: Callable[[], Any], returns: _Returns
+    ) -> None:
+        self.future = future
+        self.call = call
+        self.returns = returns
+        self.started = False
+
+    def run(self) -> None:
+        """On a handler thread. A future already done was cancelled (lost lease, stop)
+        or timed out before this thread took the job: the handler never starts."""
+        if self.future.done():
+            return
+        self.started = True
+        self.returns.run(self.future, self.call)
+
+
+class _Threads:
+    """Handler threads fed by one queue, started on first use.
+
+    Daemon threads: a handler that never returns must not keep the process from exiting.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._started = False
+        self._stopped = False
+
+    def submit(self, job: _Job) -> None:
+        if not self._started:
+            self._started = True
+            for n in range(self._size):
+                name = f"conveyor-task_{n}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            job.run()
+
+    def stop(self) -> list[_Job]:
+        """Stop the threads once they finish what they run; return the jobs no thread took."""
+        waiting: list[_Job] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                job = self._jobs.get_nowait()
+                if job is not None:
+                    waiting.append(job)
+        if not self._stopped:
+            self._stopped = True
+            for _ in range(self._size):
+                self._jobs.put(None)
+        return waiting
 
 
 class _Returns:

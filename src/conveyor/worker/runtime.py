@@ -58,7 +58,7 @@ IDLE_WAIT_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
 AHEAD_SECONDS = 0.05
 """Claim beyond the free slots what this worker starts in this long at its recent rate."""
-MAX_AHEAD = 200
+MAX_AHEAD = 1000
 """At most this many tasks wait in a worker's buffer."""
 
 
@@ -151,6 +151,10 @@ class Worker:
         """Attempts in flight whose handler has returned: their outcome awaits the store."""
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._slot_free = asyncio.Event()
+        """Set when the claim loop may have work: a slot freed while the buffer ran low, an
+        outcome written, or stop."""
+        self._low_water = 0
+        """The buffer length at or below which a returning handler wakes the claim loop."""
         self._retry_queued = asyncio.Event()
         self._stopping = asyncio.Event()
         self._killed = asyncio.Event()
@@ -165,11 +169,13 @@ class Worker:
         if not self._stopping.is_set():
             log.info("worker %s stopping: draining %d task(s)", self.worker_id, len(self._inflight))
         self._stopping.set()
+        self._slot_free.set()
 
     def kill(self) -> None:
         """Stop now: cancel what runs and release it."""
         log.warning("worker %s stopping now", self.worker_id)
         self._stopping.set()
+        self._slot_free.set()
         self._killed.set()
 
     async def run(self, *, handle_signals: bool = False) -> None:
@@ -214,7 +220,7 @@ class Worker:
             wanted = self._wanted()
             if wanted <= 0:
                 self._slot_free.clear()
-                await _first(self._slot_free.wait(), self._stopping.wait())
+                await self._slot_free.wait()
                 continue
             try:
                 self._retry_queued.clear()
@@ -236,8 +242,15 @@ class Worker:
         """Free slots and the claim-ahead allowance, less what the buffer holds; and never
         more leases than `2 * concurrency + MAX_AHEAD` in all, so outcomes waiting for a
         slow or absent store stop the claims."""
+        ahead = self._pace.ahead(self._max_ahead)
+        # Top the buffer up once it is half empty, not after every task, so claims come
+        # in batches.
+        self._low_water = ahead // 2
+        buffered = len(self._ready)
+        if buffered and buffered > self._low_water:
+            return 0
         free = self.config.concurrency - self._running
-        wanted = free + self._pace.ahead(self._max_ahead) - len(self._ready)
+        wanted = free + ahead - buffered
         return min(wanted, self._max_held - len(self._inflight))
 
     async def _idle(self) -> None:
@@ -289,7 +302,8 @@ class Worker:
             self._outcomes.put_nowait(outcome)
             self._acking.add(claimed.task.id)
             self._start_ready()
-            self._slot_free.set()
+            if len(self._ready) <= self._low_water:
+                self._slot_free.set()
         else:
             self._finish([claimed.task.id])
 

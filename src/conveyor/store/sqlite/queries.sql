@@ -80,17 +80,17 @@ LIMIT :limit;
 UPDATE conveyor_queues SET tokens = :tokens, tokens_at = :now WHERE name = :queue;
 
 -- name: claim
--- Lease the chosen tasks. Each claim bumps the lease token, so whoever held an earlier
--- lease on the task is fenced out. Runs in the same write transaction as the candidates.
+-- Lease the chosen tasks of one queue, for :lease_seconds (the queue's lease when it sets
+-- one, read in the same transaction). Each claim bumps the lease token, so whoever held an
+-- earlier lease on the task is fenced out. Runs in the same write transaction as the
+-- candidates.
 UPDATE conveyor_tasks
 SET status = 'running',
     attempts = attempts + 1,
     lease_token = lease_token + 1,
     worker_id = :worker_id,
     started_at = :now,
-    lease_expires_at = :now + coalesce(
-        (SELECT q.lease_seconds FROM conveyor_queues AS q WHERE q.name = conveyor_tasks.queue),
-        :lease_seconds)
+    lease_expires_at = :now + :lease_seconds
 WHERE seq IN (SELECT value FROM json_each(:seqs)) AND status = 'queued'
 RETURNING *;
 
