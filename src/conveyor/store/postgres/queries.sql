@@ -2,7 +2,9 @@
 --   * `coalesce(to_timestamp(%(now)s::float8), now())` is the clock: tests pass `now` as
 --     seconds since the epoch, otherwise the database decides.
 --   * Batches arrive as parallel arrays (or, for enqueue, one JSON array) and are
---     unnested, so a batch is one statement.
+--     unnested, so a batch is one statement. The arrays of a worker's hot statements
+--     travel in binary (`%(name)b`): psycopg quotes every element of a text array with a
+--     regular expression, which costs more than the statement's own work per task.
 --   * Statements that update rows picked by id lock them first in `seq` order (a
 --     MATERIALIZED CTE with ORDER BY seq FOR UPDATE), so two batches that share tasks
 --     (a heartbeat and a completion, a cancel and a completion) wait on each other
@@ -79,14 +81,23 @@ SELECT pg_notify('conveyor', q) FROM unnest(%(queues)s::text[]) AS q;
 -- then the heads are merged: `queue = ANY(...)` would make PostgreSQL fetch and sort
 -- every due task of the queues on every claim. The price with several queues: up to
 -- `limit` rows per queue stay locked (and skipped by others) until this statement ends.
-WITH picked AS MATERIALIZED (
-    SELECT head.seq
+WITH plain AS (
+    -- Each asked-for queue without limits, with its lease, looked up once per queue
+    -- rather than once per task.
+    SELECT q.name, coalesce(s.lease_seconds, %(lease_seconds)s::float8) AS lease_seconds
     FROM unnest(%(queues)s::text[]) AS q(name)
+    LEFT JOIN conveyor_queues s ON s.name = q.name
+    WHERE s.name IS NULL
+       OR NOT (s.paused OR s.rate IS NOT NULL OR s.max_concurrent IS NOT NULL
+               OR s.max_per_key IS NOT NULL)
+), picked AS MATERIALIZED (
+    SELECT head.seq, plain.lease_seconds
+    FROM plain
     CROSS JOIN LATERAL (
         SELECT t.seq, t.priority
         FROM conveyor_tasks t
         WHERE t.status = 'queued'
-          AND t.queue = q.name
+          AND t.queue = plain.name
           AND t.run_at <= coalesce(to_timestamp(%(now)s::float8), now())
           AND (t.group_key IS NULL OR NOT EXISTS (
               SELECT FROM conveyor_tasks g
@@ -98,12 +109,6 @@ WITH picked AS MATERIALIZED (
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS head
-    WHERE NOT EXISTS (
-        SELECT FROM conveyor_queues p
-        WHERE p.name = q.name
-          AND (p.paused OR p.rate IS NOT NULL OR p.max_concurrent IS NOT NULL
-               OR p.max_per_key IS NOT NULL)
-    )
     ORDER BY head.priority, head.seq
     LIMIT %(limit)s
 )
@@ -114,9 +119,7 @@ SET status = 'running',
     worker_id = %(worker_id)s,
     started_at = coalesce(to_timestamp(%(now)s::float8), now()),
     lease_expires_at = coalesce(to_timestamp(%(now)s::float8), now())
-                       + coalesce((SELECT q.lease_seconds FROM conveyor_queues q
-                                   WHERE q.name = t.queue), %(lease_seconds)s::float8)
-                         * interval '1 second'
+                       + picked.lease_seconds * interval '1 second'
 FROM picked
 WHERE t.seq = picked.seq
 RETURNING t.*, coalesce(to_timestamp(%(now)s::float8), now()) AS db_now;
@@ -199,7 +202,7 @@ WHERE name = %(queue)s;
 WITH target AS MATERIALIZED (
     SELECT t.seq
     FROM conveyor_tasks t
-    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS b(id, token)
+    JOIN unnest(%(ids)b::text[], %(tokens)b::bigint[]) AS b(id, token)
       ON t.id = b.id AND t.lease_token = b.token
     WHERE t.status = 'running'
     ORDER BY t.seq
@@ -216,13 +219,19 @@ RETURNING t.id;
 
 -- name: complete
 -- Finish attempts successfully, where the lease is still held.
-WITH target AS MATERIALIZED (
-    SELECT t.seq, b.result
-    FROM conveyor_tasks t
-    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[])
+-- The batch's rows are found one by one through the id index (`found`), then locked in
+-- seq order: joined directly, the planner may hash the batch against every running row
+-- (dead ones too, until a vacuum), and a claim-ahead worker holds hundreds of them.
+WITH found AS MATERIALIZED (
+    SELECT f.seq, b.token, b.result
+    FROM unnest(%(ids)b::text[], %(tokens)b::bigint[], %(results)b::text[])
       AS b(id, token, result)
-      ON t.id = b.id AND t.lease_token = b.token
-    WHERE t.status = 'running'
+    CROSS JOIN LATERAL (SELECT seq FROM conveyor_tasks WHERE id = b.id) AS f
+), target AS MATERIALIZED (
+    SELECT t.seq, found.result
+    FROM conveyor_tasks t
+    JOIN found ON found.seq = t.seq AND found.token = t.lease_token
+    WHERE t.seq = ANY(ARRAY(SELECT seq FROM found)) AND t.status = 'running'
     ORDER BY t.seq
     FOR UPDATE OF t
 )
@@ -238,18 +247,22 @@ RETURNING t.id, t.has_dependents;
 -- name: fail
 -- Record failed attempts: back to queued after the delay, or failed for good when the
 -- delay is NULL, the attempts are used up, or the task is older than its queue's age limit.
-WITH target AS MATERIALIZED (
-    SELECT t.seq, b.retry_delay, b.error,
-           b.retry_delay IS NOT NULL AND t.attempts < t.max_attempts
+-- Rows are found through the id index, then locked in seq order, as in complete.
+WITH found AS MATERIALIZED (
+    SELECT f.seq, b.token, b.retry_delay, b.error
+    FROM unnest(%(ids)b::text[], %(tokens)b::bigint[], %(retry_delays)b::float8[],
+                %(errors)b::text[]) AS b(id, token, retry_delay, error)
+    CROSS JOIN LATERAL (SELECT seq FROM conveyor_tasks WHERE id = b.id) AS f
+), target AS MATERIALIZED (
+    SELECT t.seq, found.retry_delay, found.error,
+           found.retry_delay IS NOT NULL AND t.attempts < t.max_attempts
            AND (q.age_limit IS NULL
                 OR coalesce(to_timestamp(%(now)s::float8), now()) - t.created_at
                    < q.age_limit * interval '1 second') AS retry
     FROM conveyor_tasks t
+    JOIN found ON found.seq = t.seq AND found.token = t.lease_token
     LEFT JOIN conveyor_queues q ON q.name = t.queue
-    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[], %(retry_delays)s::float8[],
-                %(errors)s::text[]) AS b(id, token, retry_delay, error)
-      ON t.id = b.id AND t.lease_token = b.token
-    WHERE t.status = 'running'
+    WHERE t.seq = ANY(ARRAY(SELECT seq FROM found)) AND t.status = 'running'
     ORDER BY t.seq
     FOR UPDATE OF t
 ), clock AS (
@@ -273,7 +286,7 @@ RETURNING t.id, t.queue, t.status = 'queued' AND t.run_at <= clock.now AS due,
 WITH target AS MATERIALIZED (
     SELECT t.seq
     FROM conveyor_tasks t
-    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS b(id, token)
+    JOIN unnest(%(ids)b::text[], %(tokens)b::bigint[]) AS b(id, token)
       ON t.id = b.id AND t.lease_token = b.token
     WHERE t.status = 'running'
     ORDER BY t.seq

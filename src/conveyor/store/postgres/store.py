@@ -174,7 +174,10 @@ class PostgresStore:
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         params = {
             **_leases(f.lease for f in failures),
-            "retry_delays": [f.retry_delay for f in failures],
+            # Binary arrays refuse a mix of int and float.
+            "retry_delays": [
+                None if f.retry_delay is None else float(f.retry_delay) for f in failures
+            ],
             "errors": [payload.dumps(f.error.to_json()) for f in failures],
             "now": now,
         }
