@@ -56,13 +56,19 @@ class HandlerExecutor:
             definition = self.registry.get(task.name)
         except UnknownTaskError as exc:
             return self._failure(claimed, str(exc), "", retry=False)
+        if not definition.is_async:
+            future = self._start_sync(definition, claimed)
+            try:
+                await future  # cancelling this attempt cancels the future too
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                pass  # the outcome says how it failed
+            outcome = self.outcome(claimed, future)
+            assert outcome is not None
+            return outcome
         try:
-            if definition.is_async:
-                result = await asyncio.wait_for(
-                    definition.fn(*task.args, **task.kwargs), task.timeout
-                )
-            else:
-                result = await self._call_sync(definition, claimed)
+            result = await asyncio.wait_for(definition.fn(*task.args, **task.kwargs), task.timeout)
             return Completion(claimed.lease, payload.check_result(task.name, result))
         except TimeoutError:
             return self._failure(claimed, f"timed out after {task.timeout} seconds", "")
@@ -72,7 +78,36 @@ class HandlerExecutor:
             message = f"{type(exc).__name__}: {exc}"
             return self._failure(claimed, message, traceback.format_exc())
 
-    async def _call_sync(self, definition: TaskDefinition, claimed: Claimed) -> Any:
+    def start(self, claimed: Claimed) -> asyncio.Future[Any] | None:
+        """Start a sync handler with no coroutine around it: the future of what it returns
+        (give it to `outcome` when done; cancel it to abandon the attempt). None when the
+        handler is async or unknown: run those through `execute`.
+
+        A worker's hot path: a task and a coroutine per attempt cost about as much as
+        the rest of the attempt's bookkeeping.
+        """
+        definition = self.registry.find(claimed.task.name)
+        if definition is None or definition.is_async:
+            return None
+        return self._start_sync(definition, claimed)
+
+    def outcome(self, claimed: Claimed, future: asyncio.Future[Any]) -> Outcome | None:
+        """The outcome of a sync attempt whose future is done; None if it was cancelled."""
+        if future.cancelled():
+            return None
+        task = claimed.task
+        error = future.exception()
+        if error is None:
+            try:
+                return Completion(claimed.lease, payload.check_result(task.name, future.result()))
+            except PayloadError as exc:
+                return self._failure(claimed, str(exc), "", retry=False)
+        if isinstance(error, TimeoutError):
+            return self._failure(claimed, f"timed out after {task.timeout} seconds", "")
+        message = f"{type(error).__name__}: {error}"
+        return self._failure(claimed, message, "".join(traceback.format_exception(error)))
+
+    def _start_sync(self, definition: TaskDefinition, claimed: Claimed) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         returns = self._returns
         if returns is None or returns.loop is not loop:
@@ -83,13 +118,10 @@ class HandlerExecutor:
         )
         job = _Job(loop.create_future(), call, returns)
         self._threads.submit(job)
-        if task.timeout is None:
-            return await job.future
-        timer = loop.call_later(task.timeout, self._expire, job)
-        try:
-            return await job.future
-        finally:
-            timer.cancel()
+        if task.timeout is not None:
+            timer = loop.call_later(task.timeout, self._expire, job)
+            job.future.add_done_callback(lambda _: timer.cancel())
+        return job.future
 
     def _expire(self, job: _Job) -> None:
         """On the loop: the attempt's time is up. A job no thread took yet never starts

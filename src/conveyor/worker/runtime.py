@@ -30,6 +30,7 @@ signal skips the grace period.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -38,6 +39,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from conveyor.core.cron import Schedule
 from conveyor.core.redaction import mask_text, secret_values
@@ -69,8 +71,9 @@ def new_worker_id() -> str:
 @dataclass(slots=True)
 class InFlight:
     claimed: Claimed
-    attempt: asyncio.Task[None] | None = None
-    """None while the task waits in the buffer for a slot."""
+    attempt: asyncio.Future[Any] | None = None
+    """None while the task waits in the buffer for a slot: then the task running the
+    attempt, or for a sync handler the future of its return."""
     lost: bool = False
 
 
@@ -286,9 +289,14 @@ class Worker:
             claimed = entry.claimed
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("task started", extra=_task_fields(claimed))
-            entry.attempt = asyncio.create_task(
-                self._attempt(claimed), name=f"conveyor-task-{claimed.task.id}"
-            )
+            future = self._handlers.start(claimed) if self.executor is self._handlers else None
+            if future is not None:
+                future.add_done_callback(functools.partial(self._sync_returned, claimed))
+                entry.attempt = future
+            else:
+                entry.attempt = asyncio.create_task(
+                    self._attempt(claimed), name=f"conveyor-task-{claimed.task.id}"
+                )
 
     async def _attempt(self, claimed: Claimed) -> None:
         try:
@@ -296,6 +304,16 @@ class Worker:
         except asyncio.CancelledError:
             self._running -= 1
             return
+        self._returned(claimed, outcome)
+
+    def _sync_returned(self, claimed: Claimed, future: asyncio.Future[Any]) -> None:
+        outcome = self._handlers.outcome(claimed, future)
+        if outcome is None:  # cancelled: lost lease or stop
+            self._running -= 1
+            return
+        self._returned(claimed, outcome)
+
+    def _returned(self, claimed: Claimed, outcome: Outcome) -> None:
         self._running -= 1
         entry = self._inflight.get(claimed.task.id)
         if entry is not None and not entry.lost:
