@@ -112,10 +112,11 @@ class TaskDefinition:
     priority: Priority | None = None
     retry: RetryPolicy | None = None
     timeout: float | None = None
+    is_async: bool = field(init=False, repr=False, compare=False)
+    """Whether `fn` is a coroutine function; asked once per attempt, so answered once."""
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
 
     def new_task(
         self,

@@ -6,7 +6,8 @@
 --     travel in binary (`%(name)b`): psycopg quotes every element of a text array with a
 --     regular expression, which costs more than the statement's own work per task.
 --   * Statements that update rows picked by id lock them first in `seq` order (a
---     MATERIALIZED CTE with ORDER BY seq FOR UPDATE), so two batches that share tasks
+--     MATERIALIZED CTE with ORDER BY seq FOR UPDATE, or, in the hot complete and fail,
+--     a LATERAL lock of one row at a time over rows sorted by seq), so two batches that share tasks
 --     (a heartbeat and a completion, a cancel and a completion) wait on each other
 --     instead of deadlocking. Background sweeps (claim, reaper, pruner) SKIP LOCKED.
 --   * Statements returning task rows add `db_now`, the clock the row is displayed against
@@ -219,21 +220,25 @@ RETURNING t.id;
 
 -- name: complete
 -- Finish attempts successfully, where the lease is still held.
--- The batch's rows are found one by one through the id index (`found`), then locked in
--- seq order: joined directly, the planner may hash the batch against every running row
--- (dead ones too, until a vacuum), and a claim-ahead worker holds hundreds of them.
+-- Each row of the batch is found through the id index, then locked alone through the
+-- primary key, in seq order (the outer rows come sorted, and a LATERAL runs once per
+-- row in that order). Joined as sets instead, the planner scans every running row of
+-- the lease index, dead ones too until a vacuum: a claim-ahead worker holds hundreds,
+-- and the cost of each acknowledgement grew with them.
 WITH found AS MATERIALIZED (
     SELECT f.seq, b.token, b.result
     FROM unnest(%(ids)b::text[], %(tokens)b::bigint[], %(results)b::text[])
       AS b(id, token, result)
     CROSS JOIN LATERAL (SELECT seq FROM conveyor_tasks WHERE id = b.id) AS f
+    ORDER BY f.seq
 ), target AS MATERIALIZED (
-    SELECT t.seq, found.result
-    FROM conveyor_tasks t
-    JOIN found ON found.seq = t.seq AND found.token = t.lease_token
-    WHERE t.seq = ANY(ARRAY(SELECT seq FROM found)) AND t.status = 'running'
-    ORDER BY t.seq
-    FOR UPDATE OF t
+    SELECT locked.seq, found.result
+    FROM found
+    CROSS JOIN LATERAL (
+        SELECT t.seq FROM conveyor_tasks t
+        WHERE t.seq = found.seq AND t.lease_token = found.token AND t.status = 'running'
+        FOR UPDATE
+    ) AS locked
 )
 UPDATE conveyor_tasks t
 SET status = 'completed',
@@ -247,24 +252,32 @@ RETURNING t.id, t.has_dependents;
 -- name: fail
 -- Record failed attempts: back to queued after the delay, or failed for good when the
 -- delay is NULL, the attempts are used up, or the task is older than its queue's age limit.
--- Rows are found through the id index, then locked in seq order, as in complete.
+-- Rows are found through the id index, then locked one by one in seq order, as in
+-- complete.
 WITH found AS MATERIALIZED (
     SELECT f.seq, b.token, b.retry_delay, b.error
     FROM unnest(%(ids)b::text[], %(tokens)b::bigint[], %(retry_delays)b::float8[],
                 %(errors)b::text[]) AS b(id, token, retry_delay, error)
     CROSS JOIN LATERAL (SELECT seq FROM conveyor_tasks WHERE id = b.id) AS f
-), target AS MATERIALIZED (
-    SELECT t.seq, found.retry_delay, found.error,
-           found.retry_delay IS NOT NULL AND t.attempts < t.max_attempts
+    ORDER BY f.seq
+), locked AS MATERIALIZED (
+    SELECT l.seq, l.attempts, l.max_attempts, l.queue, l.created_at,
+           found.retry_delay, found.error
+    FROM found
+    CROSS JOIN LATERAL (
+        SELECT t.seq, t.attempts, t.max_attempts, t.queue, t.created_at
+        FROM conveyor_tasks t
+        WHERE t.seq = found.seq AND t.lease_token = found.token AND t.status = 'running'
+        FOR UPDATE
+    ) AS l
+), target AS (
+    SELECT locked.seq, locked.retry_delay, locked.error,
+           locked.retry_delay IS NOT NULL AND locked.attempts < locked.max_attempts
            AND (q.age_limit IS NULL
-                OR coalesce(to_timestamp(%(now)s::float8), now()) - t.created_at
+                OR coalesce(to_timestamp(%(now)s::float8), now()) - locked.created_at
                    < q.age_limit * interval '1 second') AS retry
-    FROM conveyor_tasks t
-    JOIN found ON found.seq = t.seq AND found.token = t.lease_token
-    LEFT JOIN conveyor_queues q ON q.name = t.queue
-    WHERE t.seq = ANY(ARRAY(SELECT seq FROM found)) AND t.status = 'running'
-    ORDER BY t.seq
-    FOR UPDATE OF t
+    FROM locked
+    LEFT JOIN conveyor_queues q ON q.name = locked.queue
 ), clock AS (
     SELECT coalesce(to_timestamp(%(now)s::float8), now()) AS now
 )
