@@ -3,6 +3,12 @@
     make bench-peers                                   # full: 20,000 tasks, median of 3
     .venv/bin/python bench/peers/run.py --quick        # smoke run: small N, one run
     .venv/bin/python bench/peers/run.py --only conveyor-postgres,pgqueuer,raw --json
+    .venv/bin/python bench/peers/run.py --quick --only http,rss,storage
+
+After the peers' table come Conveyor's own: the deep-queue claim cost (conveyor_system.py's
+`claim_cost`), HTTP enqueue through `conveyor server` (http_rate.py), one worker's RSS
+over a million tasks (worker_rss.py) and the store's size under a steady load with
+pruning (storage.py).
 
 Runs in Conveyor's virtualenv. The peers are installed from PyPI into their own
 virtualenvs (`bench/.peers-venv`, and `bench/.peers-venv-arq` because arq pins redis<6

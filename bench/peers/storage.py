@@ -328,7 +328,7 @@ def postgres_run(plan: Plan, s: Settings, folder: Path) -> dict[str, Any]:
     if plan.seconds < NAPTIMES * naptime:
         # The first vacuum comes a naptime in: before a few of them there is no steady state.
         out["bounded"] = None
-        out["note"] = f"run shorter than {NAPTIMES} x autovacuum_naptime ({naptime:.0f} s)"
+        out["note"] = f"< {NAPTIMES} x {naptime:.0f} s autovacuum_naptime"
     out["vacuum_by"] = "autovacuum" if stand_in is None else "harness (server autovacuum off)"
     out["harness_vacuums"] = stand_in.runs if stand_in is not None else []
     return out

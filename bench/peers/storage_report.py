@@ -48,7 +48,8 @@ def summary(result: dict[str, Any]) -> Table:
         growth = "—" if r["growth"] is None else f"{r['growth']:+.1%}"
         vacuum_by = r.get("vacuum_by", "—")
         if r.get("harness_vacuums"):
-            vacuum_by += f", {len(r['harness_vacuums'])} runs"
+            n = len(r["harness_vacuums"])
+            vacuum_by += f", {n} run{'' if n == 1 else 's'}"
         out.add_row(
             name,
             _mib(r["first_half_max"]),
@@ -62,7 +63,7 @@ def summary(result: dict[str, Any]) -> Table:
 
 def _bounded(r: dict[str, Any]) -> str:
     if r["bounded"] is None:
-        return f"too short: {r.get('note', 'no samples')}"
+        return f"too short ({r.get('note', 'no samples')})"
     return "yes" if r["bounded"] else "[red]no[/red]"
 
 
