@@ -344,6 +344,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
     if args.sustained_seconds is None:
         args.sustained_seconds = 60.0 if args.quick else 600.0
+    if args.sustained_seconds <= 0 or args.sustained_rate <= 0:
+        parser.error("--sustained-seconds and --sustained-rate must be positive")
+    if args.rss_tasks is not None and args.rss_tasks < 10:
+        parser.error("--rss-tasks must be at least 10 (RSS is read at a tenth of it)")
     return args
 
 

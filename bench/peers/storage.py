@@ -23,10 +23,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.peers import conveyor_system
 from bench.peers.common import Recorder, Settings, data, workers
+
+if TYPE_CHECKING:
+    from conveyor import Conveyor
+    from conveyor.tasks import TaskFunction
 
 QUEUE = "sustained"
 BOUND = 0.10
@@ -58,7 +62,11 @@ class Plan:
 
 
 class Producer(threading.Thread):
-    """Enqueues `rate` tasks a second, a tenth of them every 100 ms, until stopped."""
+    """Enqueues `rate` tasks a second, a tenth of them every 100 ms, until stopped.
+
+    Each 100 ms batch starts with one two-step chain (a tenth of the tasks at 200/s), so
+    that the dependencies table sees its own churn: an edge inserted, settled, deleted.
+    """
 
     def __init__(self, url: str, rate: float) -> None:
         super().__init__(name="storage-producer", daemon=True)
@@ -82,13 +90,24 @@ class Producer(threading.Thread):
             while not self.stop.is_set():
                 due = round(self.rate * (time.monotonic() - tick + 0.1)) - self.enqueued
                 if due > 0:
-                    app.enqueue_many([noop.s(data(self.enqueued + i)) for i in range(due)])
-                    self.enqueued += due
+                    self.send(app, noop, due)
                 self.stop.wait(max(0.0, tick + (self.enqueued / self.rate) - time.monotonic()))
         except BaseException as exc:
             self.error = exc
         finally:
             app.close()
+
+    def send(self, app: Conveyor, noop: TaskFunction[..., None], due: int) -> None:
+        from conveyor import chain
+
+        n = self.enqueued
+        if due >= 2:
+            # Immutable signatures: the second step gets its own argument, not None.
+            chain(noop.si(data(n)), noop.si(data(n + 1))).enqueue()
+            n += 2
+        if n < self.enqueued + due:
+            app.enqueue_many([noop.s(data(i)) for i in range(n, self.enqueued + due)])
+        self.enqueued += due
 
 
 # -- PostgreSQL: sizes, and vacuum when the server's autovacuum is off ----------------------
