@@ -58,7 +58,7 @@ bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 	$(BIN)/python bench/throughput.py
 
 .PHONY: bench-peers
-bench-peers: $(STAMP) ## Conveyor vs other queues and raw-driver limits (builds bench/.peers-venv; long)
+bench-peers: $(STAMP) ## Conveyor vs other queues and raw limits, then HTTP, worker RSS, storage (long)
 	$(BIN)/python bench/peers/run.py
 
 .PHONY: bench-http

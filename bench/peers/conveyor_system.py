@@ -72,21 +72,27 @@ class ConveyorPeer(Peer):
         self.noop.options(queue=queue).enqueue(data(i, time.time()))
 
     def worker_command(self, queue: str) -> list[str]:
-        return [
-            *tp.conveyor_command(),
-            "worker",
-            "bench.peers.conveyor_app:app",
-            "--url",
-            self.url,
-            "--queues",
-            queue,
-            "--concurrency",
-            str(self.s.concurrency),
-            "--grace",
-            str(tp.WORKER_GRACE_SECONDS),
-            "--log-level",
-            "warning",
-        ]
+        return worker_command(self.url, queue, self.s.concurrency)
+
+
+def worker_command(url: str, queue: str, concurrency: int, *extra: str) -> list[str]:
+    """One `conveyor worker` of the recording app (bench/peers/conveyor_app.py)."""
+    return [
+        *tp.conveyor_command(),
+        "worker",
+        "bench.peers.conveyor_app:app",
+        "--url",
+        url,
+        "--queues",
+        queue,
+        "--concurrency",
+        str(concurrency),
+        "--grace",
+        str(tp.WORKER_GRACE_SECONDS),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
 
 
 def measure(name: str, s: Settings, log: Callable[[str], None]) -> Result:

@@ -3,6 +3,12 @@
     make bench-peers                                   # full: 20,000 tasks, median of 3
     .venv/bin/python bench/peers/run.py --quick        # smoke run: small N, one run
     .venv/bin/python bench/peers/run.py --only conveyor-postgres,pgqueuer,raw --json
+    .venv/bin/python bench/peers/run.py --quick --only http,rss,storage
+
+After the peers' table come Conveyor's own: the deep-queue claim cost (conveyor_system.py's
+`claim_cost`), HTTP enqueue through `conveyor server` (http_rate.py), one worker's RSS
+over a million tasks (worker_rss.py) and the store's size under a steady load with
+pruning (storage.py).
 
 Runs in Conveyor's virtualenv. The peers are installed from PyPI into their own
 virtualenvs (`bench/.peers-venv`, and `bench/.peers-venv-arq` because arq pins redis<6
@@ -30,7 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `bench.*` imports as in the workers
 
-from bench.peers import conveyor_system, raw  # noqa: E402
+from bench.peers import (  # noqa: E402
+    conveyor_system,
+    http_rate,
+    raw,
+    storage,
+    storage_report,
+    worker_rss,
+)
 from bench.peers.common import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
@@ -71,7 +84,9 @@ SKIPPED: dict[str, tuple[str, str]] = {
         "oban 0.7.0 (PyPI `oban`) requires Python >= 3.12; Conveyor and this run use 3.11",
     ),
 }
-SYSTEMS = ["raw", *conveyor_system.SYSTEMS, *PEERS, *SKIPPED, "deep"]
+EXTRAS = ("deep", "http", "rss", "storage")
+"""Conveyor-only measurements, each with a table of its own."""
+SYSTEMS = ["raw", *conveyor_system.SYSTEMS, *PEERS, *SKIPPED, *EXTRAS]
 REFERENCE = {
     # store -> (Conveyor row, raw-limit row) that each figure is divided by
     "postgres": ("conveyor-postgres", "raw psycopg"),
@@ -306,18 +321,104 @@ def raw_table(results: Sequence[Result]) -> Table:
 # -- main ----------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small N, one run")
     parser.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(SYSTEMS)}")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--tasks", type=int, default=None, help="tasks per run (20000)")
     parser.add_argument("--runs", type=int, default=None, help="runs per system (3; 1 quick)")
+    parser.add_argument(
+        "--rss-tasks", type=int, default=None, help="rss: tasks processed (1000000; 20000 quick)"
+    )
+    parser.add_argument(
+        "--sustained-seconds", type=float, default=None, help="storage: run length (600; 60 quick)"
+    )
+    parser.add_argument(
+        "--sustained-rate", type=float, default=200.0, help="storage: tasks/s enqueued (200)"
+    )
     args = parser.parse_args(argv)
-    only = [n.strip() for n in args.only.split(",") if n.strip()] or SYSTEMS
-    unknown = sorted(set(only) - set(SYSTEMS))
+    args.only = [n.strip() for n in args.only.split(",") if n.strip()] or SYSTEMS
+    unknown = sorted(set(args.only) - set(SYSTEMS))
     if unknown:
         parser.error(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
+    if args.sustained_seconds is None:
+        args.sustained_seconds = 60.0 if args.quick else 600.0
+    if args.sustained_seconds <= 0 or args.sustained_rate <= 0:
+        parser.error("--sustained-seconds and --sustained-rate must be positive")
+    if args.rss_tasks is not None and args.rss_tasks < 10:
+        parser.error("--rss-tasks must be at least 10 (RSS is read at a tenth of it)")
+    return args
+
+
+def extra(name: str, args: argparse.Namespace, s: Settings) -> dict[str, Any]:
+    """One Conveyor-only measurement's results, by its `--only` name."""
+    if name == "deep":
+        return deep_queue(args.quick, s.postgres_url)
+    if name == "http":
+        return http_rate.measure(args.quick, s.postgres_url, log)
+    if name == "rss":
+        return worker_rss.measure(args.quick, args.rss_tasks, s, log)
+    return storage.measure(args.sustained_seconds, args.sustained_rate, s, log)
+
+
+JSON_KEYS = {
+    "deep": "deep_queue_claim_ms",
+    "http": "http_enqueue",
+    "rss": "worker_rss",
+    "storage": "storage",
+}
+
+
+def extra_tables(name: str, result: dict[str, Any]) -> list[Table]:
+    if name == "deep":
+        return [deep_table(result)]
+    if name == "http":
+        return [http_rate.table(result)]
+    if name == "rss":
+        return [worker_rss.table(result)]
+    return storage_report.tables(result)
+
+
+def extra_errors(name: str, result: dict[str, Any]) -> list[str]:
+    if name == "deep":
+        return [f"deep {k}: {v['error']}" for k, v in result.items() if "error" in v]
+    if name == "http":
+        return http_rate.errors(result)
+    if name == "rss":
+        return worker_rss.errors(result)
+    return storage_report.errors(result)
+
+
+def print_tables(
+    results: Sequence[Result],
+    extras: dict[str, dict[str, Any]],
+    s: Settings,
+    runs: int,
+    info: dict[str, Any],
+) -> None:
+    # Wide enough for the nine columns also when piped to a file.
+    console = Console(width=max(Console().width, 170))
+    if results:
+        console.print(table(results, s, runs, info))
+    if any(r.system.startswith("raw ") for r in results):
+        console.print(raw_table(results))
+    for name, result in extras.items():
+        for t in extra_tables(name, result):
+            console.print(t)
+    for r in results:
+        if r.error:
+            console.print(f"{r.system}: {r.error}", highlight=False)
+        for note in r.notes:
+            console.print(f"{r.system}: {note}", highlight=False)
+    for name, result in extras.items():
+        for line in extra_errors(name, result):
+            console.print(line, highlight=False)
+    console.print(f"{info['seconds']:.0f} s in all", highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
     tasks = args.tasks or (1_000 if args.quick else 20_000)
     runs = args.runs or (1 if args.quick else 3)
     s = Settings(
@@ -334,42 +435,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     started = time.monotonic()
     results: list[Result] = []
-    deep: dict[str, Any] = {}
-    for name in (n for n in SYSTEMS if n in only):
-        if name == "deep":
-            deep = deep_queue(args.quick, s.postgres_url)
+    extras: dict[str, dict[str, Any]] = {}
+    for name in (n for n in SYSTEMS if n in args.only):
+        if name in EXTRAS:
+            extras[name] = extra(name, args, s)
         else:
             results.extend(measure(name, s, runs))
     info["load_after"] = round(os.getloadavg()[0], 2)
     info["seconds"] = round(time.monotonic() - started, 1)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "machine": info,
-                    "settings": asdict(s),
-                    "runs": runs,
-                    "results": [asdict(r) for r in results],
-                    "deep_queue_claim_ms": deep,
-                },
-                indent=2,
-            )
-        )
+        report = {
+            "machine": info,
+            "settings": asdict(s),
+            "runs": runs,
+            "results": [asdict(r) for r in results],
+            **{JSON_KEYS[name]: result for name, result in extras.items()},
+        }
+        print(json.dumps(report, indent=2))
     else:
-        # Wide enough for the nine columns also when piped to a file.
-        console = Console(width=max(Console().width, 170))
-        console.print(table(results, s, runs, info))
-        if any(r.system.startswith("raw ") for r in results):
-            console.print(raw_table(results))
-        if deep:
-            console.print(deep_table(deep))
-        for r in results:
-            if r.error:
-                console.print(f"{r.system}: {r.error}", highlight=False)
-            for note in r.notes:
-                console.print(f"{r.system}: {note}", highlight=False)
-        console.print(f"{info['seconds']:.0f} s in all", highlight=False)
-    return 1 if any(r.error and not r.error.startswith("skipped") for r in results) else 0
+        print_tables(results, extras, s, runs, info)
+    failed = any(r.error and not r.error.startswith("skipped") for r in results)
+    return 1 if failed or any(extra_errors(n, r) for n, r in extras.items()) else 0
 
 
 def deep_queue(quick: bool, postgres_url: str) -> dict[str, Any]:
