@@ -60,12 +60,23 @@ def _column_json(value: Any) -> Any:
     return _json(value)
 
 
+_last_time: list[tuple[float, datetime]] = [(0.0, _fromtimestamp(0.0, UTC))]
+"""The last epoch seconds `_time` converted, with the datetime, as one pair (so threads
+swap it whole): the rows of one claim share their start and lease expiry, those of one
+bulk enqueue their creation time."""
+
+
 def _time(value: Any) -> datetime | None:
     """`to_datetime` with the common cases (NULL, epoch seconds) first."""
     if value is None:
         return None
     if value.__class__ is float:
-        return _fromtimestamp(value, UTC)
+        seconds, converted = _last_time[0]
+        if value == seconds:
+            return converted
+        converted = _fromtimestamp(value, UTC)
+        _last_time[0] = (value, converted)
+        return converted
     return to_datetime(value)
 
 
