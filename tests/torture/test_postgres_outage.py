@@ -32,6 +32,7 @@ WORKERS = 2
 CONCURRENCY = 8
 LEASE = 5.0
 NAP = 0.01
+LONG_NAP = 1.0
 
 
 @pytest.fixture
@@ -78,6 +79,22 @@ def recovery(app: Conveyor, up_at: float) -> float:
     return time.monotonic() - up_at
 
 
+def take(numbers: Iterator[int], count: int) -> range:
+    """The next `count` task numbers (fewer at the end)."""
+    taken = [n for _, n in zip(range(count), numbers, strict=False)]
+    return range(taken[0], taken[-1] + 1) if taken else range(0)
+
+
+def enqueue(app: Conveyor, numbers: range, nap: float, delay: float = 0.0) -> range:
+    """Naps p<n> for each n, due after `delay` seconds; return the numbers."""
+    for first in range(numbers.start, numbers.stop, 1000):
+        last = min(numbers.stop, first + 1000)
+        app.enqueue_many(
+            {"name": "nap", "args": [f"p{i}", nap], "delay": delay} for i in range(first, last)
+        )
+    return numbers
+
+
 def hold_down(seconds: float, check: Callable[[], None]) -> None:
     """Keep the database down for `seconds`, checking what clients see meanwhile."""
     ends = time.monotonic() + seconds
@@ -106,17 +123,27 @@ def test_restart_and_outage_of_postgresql_lose_nothing(
     server.wait_until_serving()
     wait_until(lambda: all(w.ready() for w in workers), timeout=60, message="workers up")
     total = size.outage_tasks
-    for first in range(0, total, 1000):
-        app.enqueue_many(
-            {"name": "nap", "args": [f"p{i}", NAP]} for i in range(first, min(total, first + 1000))
-        )
+    # Work is queued just before each fault, so some is left for after it: workers finish
+    # a short backlog in the moment it takes to see it done. Before each fault, a slot's
+    # worth of long tasks is in flight; the last short ones fall due as the database
+    # comes back.
+    slots = WORKERS * CONCURRENCY
+    third = (total - 2 * slots) // 3
+    numbers = iter(range(total))
     recoveries = []
 
-    wait_until(lambda: (completed(app) or 0) >= total / 3, timeout=120, message="a third done")
+    enqueue(app, take(numbers, third), NAP)
+    wait_until(lambda: (completed(app) or 0) >= third, timeout=120, message="a third done")
+    long = enqueue(app, take(numbers, slots), LONG_NAP)
+    wait_until(lambda: sink.runs(f"p{long.start}"), timeout=60, message="long tasks in flight")
     cluster.restart()
     recoveries.append(recovery(app, time.monotonic()))
 
-    wait_until(lambda: (completed(app) or 0) >= total * 2 / 3, timeout=120, message="2/3 done")
+    enqueue(app, take(numbers, third), NAP)
+    wait_until(lambda: (completed(app) or 0) >= 2 * third, timeout=120, message="2/3 done")
+    long = enqueue(app, take(numbers, slots), LONG_NAP)
+    enqueue(app, take(numbers, total), NAP, delay=size.outage_seconds)
+    wait_until(lambda: sink.runs(f"p{long.start}"), timeout=60, message="long tasks in flight")
     cluster.stop("immediate")
     refused: list[int] = []
 

@@ -158,6 +158,8 @@ class Worker:
         outcome written, or stop."""
         self._low_water = 0
         """The buffer length at or below which a returning handler wakes the claim loop."""
+        self._store_away = False
+        """Set while outcomes fail to reach the store: no buffered task starts meanwhile."""
         self._retry_queued = asyncio.Event()
         self._stopping = asyncio.Event()
         self._killed = asyncio.Event()
@@ -230,6 +232,7 @@ class Worker:
                 claimed = await self.astore.run(
                     self.store.claim, self.queues, wanted, self.worker_id, self.config.lease_seconds
                 )
+                self._store_away = False
                 for one in claimed:
                     self._hold(one)
                 self._start_ready()
@@ -237,6 +240,7 @@ class Worker:
                     await self._idle()
                 backoff.reset()
             except Exception as exc:
+                self._store_away = True
                 delay = backoff.next()
                 log.error("store unavailable while claiming (%s); retrying in %.1fs", exc, delay)
                 await _first(self._stopping.wait(), timeout=delay)
@@ -279,6 +283,11 @@ class Worker:
 
     def _start_ready(self) -> None:
         """Start buffered tasks in the free slots."""
+        if self._store_away:
+            # Outcomes cannot be written: a task started now would likely run again once
+            # its lease expires, so buffered tasks wait (their leases may lapse; then
+            # they run elsewhere, once).
+            return
         ready = self._ready
         while ready and self._running < self.config.concurrency and not self._stopping.is_set():
             entry = ready.popleft()
@@ -358,11 +367,15 @@ class Worker:
             except Exception as exc:
                 if self._killed.is_set():
                     return
+                self._store_away = True
                 delay = backoff.next()
                 log.error(
                     "store unavailable while acknowledging (%s); retrying in %.1fs", exc, delay
                 )
                 await asyncio.sleep(delay)
+        if self._store_away:
+            self._store_away = False
+            self._start_ready()
         if any(f.retry_delay is not None and f.lease.task_id in accepted for f in failures):
             self._retry_queued.set()
         await self._know_secret_fields(batch)
