@@ -28,6 +28,7 @@ from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Status, Task
 from conveyor.core.workflow import WorkflowView
 from conveyor.queue_yaml import LARGEST_WHOLE
+from conveyor.tasks import TaskHandle
 
 PriorityName = Literal["high", "normal", "low"]
 StatusName = Literal[
@@ -128,8 +129,8 @@ class TaskAccepted(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, task: Task) -> TaskAccepted:
-        return cls(task_id=task.id, status=task.status.value, created_at=task.created_at)
+    def of(cls, handle: TaskHandle) -> TaskAccepted:
+        return cls(task_id=handle.id, status=handle.status.value, created_at=handle.created_at)
 
 
 class BatchAccepted(BaseModel):

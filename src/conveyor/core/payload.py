@@ -40,13 +40,58 @@ def check_arguments(
     >>> check_arguments("t", (1, "a"), {"x": [1]})
     ([1, 'a'], {'x': [1]})
     """
+    checked_args, checked_kwargs = list(args), dict(kwargs)
+    for key in checked_kwargs:
+        if not isinstance(key, str):
+            raise PayloadError(f"keyword {key!r} of task {task_name!r} is not a string")
+    if not _fits(checked_args) or not _fits(checked_kwargs):
+        _check_each(task_name, checked_args, checked_kwargs)
+    return checked_args, checked_kwargs
+
+
+def encode_arguments(
+    task_name: str, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]
+) -> tuple[str, str]:
+    """The arguments as JSON text, checked as `check_arguments` checks them, in one
+    encoding per container: what a store writes.
+
+    >>> encode_arguments("t", [1, "a"], {})
+    ('[1,"a"]', '{}')
+    """
+    try:
+        args_text = dumps(args)
+        kwargs_text = dumps(kwargs) if kwargs else "{}"
+        fits = not (
+            text_too_deep(args_text.encode(), MAX_DEPTH + 1)
+            or text_too_deep(kwargs_text.encode(), MAX_DEPTH + 1)
+        )
+    except (TypeError, ValueError, RecursionError):
+        fits = False
+    if not fits or not all(isinstance(key, str) for key in kwargs):
+        check_arguments(task_name, args, kwargs)
+    return args_text, kwargs_text
+
+
+def _fits(container: list[JSONValue] | dict[str, JSONValue]) -> bool:
+    """Whether every value in `container` encodes and nests at most `MAX_DEPTH` levels.
+
+    One pass of the C encoder over the whole container, and a bracket count over its
+    text, instead of a walk in Python per value: the container adds one level. False
+    sends the caller to `_check_each`, which names the value that is wrong.
+    """
+    try:
+        # Encoding to bytes catches lone surrogates, which no store can keep.
+        text = dumps(container).encode()
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return not text_too_deep(text, MAX_DEPTH + 1)
+
+
+def _check_each(task_name: str, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]) -> None:
     for index, value in enumerate(args):
         _check(task_name, f"#{index}", value)
     for key, value in kwargs.items():
-        if not isinstance(key, str):
-            raise PayloadError(f"keyword {key!r} of task {task_name!r} is not a string")
         _check(task_name, repr(key), value)
-    return list(args), dict(kwargs)
 
 
 def nesting(value: JSONValue) -> int:
