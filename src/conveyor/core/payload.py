@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from conveyor.core.task import JSONValue
 from conveyor.errors import ConfigurationError, PayloadError
@@ -24,8 +24,29 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 """What `json.dumps` with these options builds on every call; encoding holds no state."""
 
 
+_C_MAKE_ENCODER: Callable[..., Callable[[JSONValue, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_ONE_SHOT = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
+"""The C encoder `_ENCODER.encode` builds on every call (half the cost of encoding a
+small value), built once. It has no circular-reference check: a cycle recurses until
+RecursionError, so only `encode_arguments` uses it, and falls back to the full check."""
+
+
 def dumps(value: JSONValue) -> str:
     return _ENCODER.encode(value)
+
+
+def _dumps_fast(value: JSONValue) -> str:
+    if _ONE_SHOT is None:
+        return dumps(value)
+    return "".join(_ONE_SHOT(value, 0))
 
 
 def loads(text: str | bytes | None) -> JSONValue:
@@ -59,8 +80,8 @@ def encode_arguments(
     ('[1,"a"]', '{}')
     """
     try:
-        args_text = dumps(args)
-        kwargs_text = dumps(kwargs) if kwargs else "{}"
+        args_text = _dumps_fast(args)
+        kwargs_text = _dumps_fast(kwargs) if kwargs else "{}"
         fits = not (
             text_too_deep(args_text.encode(), MAX_DEPTH + 1)
             or text_too_deep(kwargs_text.encode(), MAX_DEPTH + 1)

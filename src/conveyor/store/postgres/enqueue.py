@@ -5,19 +5,21 @@ Two ways in, chosen by the batch (`uses_copy`):
 - **COPY**, for a batch of `COPY_ROWS` tasks or more of which none has an idempotency
   key, so none can clash: in one transaction, read the clock and the defaults of the
   batch's queues, resolve every row in Python (`enqueue_rows`), stream the rows with
-  `COPY`, the cheapest way into PostgreSQL, then notify the queues with tasks due now
-  (delivered when the transaction commits). Every task is created.
+  `COPY`, the cheapest way into PostgreSQL. Every task is created.
 - **INSERT** of one JSON document per `BATCH_ROWS` rows, for small batches and any batch
   with idempotency keys: a task whose (queue, idempotency key) another task already
   holds is not inserted, and the holder is returned in its place, marked as not created.
-  The INSERT sends the wake-up itself, so a batch that fits one INSERT and can never
-  need a second write (`one_statement`) runs as one autocommit statement: one round trip.
+  A batch that fits one INSERT and can never need a second write (`one_statement`)
+  runs as one autocommit statement.
 
-Either way the store answers receipts (`Enqueued`), never whole rows read back.
+Either way the store answers receipts (`Enqueued`), never whole rows read back, and
+the workers of the queues with tasks due now are woken after the commit
+(`enqueue_and_wake`), or within the caller's transaction when it is the caller's.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,13 +27,16 @@ from typing import Any
 import psycopg
 
 from conveyor.core import payload
-from conveyor.core.task import NewTask
+from conveyor.core.task import NewTask, Status
 from conveyor.errors import PayloadError, StoreUnavailable
 from conveyor.store import enqueue_rows, workflows
 from conveyor.store.base import Enqueued
-from conveyor.store.postgres.connections import RETRIES, Executor, oneline
+from conveyor.store.postgres.connections import RETRIES, Conn, Executor, oneline
+from conveyor.store.postgres.listen import notify
 from conveyor.store.postgres.queries import Q, Row
 from conveyor.store.rows import DEFAULTS
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 5000
 """Rows per INSERT in a bulk enqueue; all chunks share one transaction."""
@@ -61,6 +66,40 @@ def one_statement(tasks: Sequence[NewTask]) -> bool:
         return False
     return len(tasks) <= BATCH_ROWS and all(
         not t.parents and t.idempotency_key is None for t in tasks
+    )
+
+
+def enqueue_and_wake(conn: Conn, tasks: Sequence[NewTask]) -> list[Enqueued]:
+    """Store the batch on a pooled connection, then wake the workers of the queues it
+    made work due on, after the commit.
+
+    PostgreSQL lets one notifying transaction commit at a time (`NOTIFY` holds a
+    cluster-wide lock through the commit's WAL flush), so a NOTIFY inside the enqueue
+    would make concurrent enqueues wait for each other's flushes instead of sharing
+    one. The wake-up is a hint: if it is lost (the connection fails between the commit
+    and the notification), an idle worker still looks again within its idle wait (a
+    second), and the enqueue, already durable, is not reported as failed.
+    """
+    if one_statement(tasks):
+        receipts = enqueue_tasks(conn, tasks)
+    else:
+        with conn.transaction():
+            receipts = enqueue_tasks(conn, tasks)
+    try:
+        notify(conn, due_queues(tasks, receipts))
+    except psycopg.Error as exc:
+        log.warning("enqueued, but could not wake the workers: %s", oneline(exc))
+    return receipts
+
+
+def due_queues(tasks: Sequence[NewTask], receipts: Sequence[Enqueued]) -> list[str]:
+    """The queues this enqueue made work due on now: tasks created queued, not scheduled."""
+    return sorted(
+        {
+            new.queue
+            for new, r in zip(tasks, receipts, strict=True)
+            if r.created and r.status is Status.QUEUED
+        }
     )
 
 
@@ -101,11 +140,6 @@ def _copy(conn: Executor, tasks: Sequence[NewTask], graph: workflows.Plan) -> li
             f"(a name, key, argument, result or error): {oneline(exc)}"
         ) from exc
     due = [row[RUN_AT] <= now for row in values]
-    woken = {
-        new.queue for new, is_due in zip(tasks, due, strict=True) if is_due and not new.parents
-    }
-    if woken:
-        conn.execute(Q["notify"], {"queues": sorted(woken)})
     return enqueue_rows.created(tasks, graph.ids, now, due)
 
 

@@ -13,11 +13,8 @@
 -- name: enqueue
 -- Insert a batch, sent as one JSON array, in input order; a clash on (queue,
 -- idempotency_key) inserts nothing. What a task leaves open (priority, retry policy)
--- comes from its queue's settings, else the defaults.
--- The same statement wakes the workers of the queues it made work due on (delivered when
--- the transaction commits): one round trip fewer, and none at all of BEGIN and COMMIT
--- when the enqueue is this one statement (see enqueue.one_statement).
-WITH inserted AS (
+-- comes from its queue's settings, else the defaults. No NOTIFY here: see
+-- enqueue.enqueue_and_wake.
 INSERT INTO conveyor_tasks (
     id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
     max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
@@ -48,16 +45,7 @@ FROM ROWS FROM (json_to_recordset(%(tasks)s::json) AS (
 LEFT JOIN conveyor_queues q ON q.name = n.queue
 ORDER BY n.ord
 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id, status, created_at, run_at, queue
-), woken AS (
-    SELECT count(*) AS queues
-    FROM (
-        SELECT pg_notify('conveyor', due.queue)
-        FROM (SELECT DISTINCT queue FROM inserted WHERE status = 'queued' AND run_at <= now()) due
-    ) notified
-)
-SELECT inserted.id, inserted.status, inserted.created_at, inserted.run_at, now() AS db_now
-FROM inserted CROSS JOIN woken;
+RETURNING id, status, created_at, run_at, now() AS db_now;
 
 -- name: get_by_idempotency_key
 -- The tasks that already hold these (queue, idempotency_key) pairs: what their receipts show.
