@@ -32,7 +32,6 @@ from conveyor.errors import PayloadError, StoreUnavailable
 from conveyor.store import enqueue_rows, workflows
 from conveyor.store.base import Enqueued
 from conveyor.store.postgres.connections import RETRIES, Conn, Executor, oneline
-from conveyor.store.postgres.listen import notify
 from conveyor.store.postgres.queries import Q, Row
 from conveyor.store.rows import DEFAULTS
 
@@ -86,10 +85,24 @@ def enqueue_and_wake(conn: Conn, tasks: Sequence[NewTask]) -> list[Enqueued]:
         with conn.transaction():
             receipts = enqueue_tasks(conn, tasks)
     try:
-        notify(conn, due_queues(tasks, receipts))
+        _wake(conn, due_queues(tasks, receipts))
     except psycopg.Error as exc:
         log.warning("enqueued, but could not wake the workers: %s", oneline(exc))
     return receipts
+
+
+def _wake(conn: Conn, queues: Sequence[str]) -> None:
+    """`listen.notify` straight through libpq: the statement is fixed and returns
+    nothing we read, and psycopg's own execute cost five times the CPU (a tenth of a
+    single enqueue)."""
+    if not queues:
+        return
+    result = conn.pgconn.exec_params(_WAKE, [payload.dumps(list(queues)).encode()])
+    if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        raise psycopg.OperationalError(result.get_error_message())
+
+
+_WAKE = Q["wake"].encode()
 
 
 def due_queues(tasks: Sequence[NewTask], receipts: Sequence[Enqueued]) -> list[str]:

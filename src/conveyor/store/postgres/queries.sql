@@ -75,6 +75,11 @@ COPY conveyor_tasks (
 -- Wake the workers listening for these queues, when the transaction commits.
 SELECT pg_notify('conveyor', q) FROM unnest(%(queues)s::text[]) AS q;
 
+-- name: wake
+-- `notify` for libpq's own placeholders ($1: the queues as a JSON array of strings): the
+-- enqueue sends it without psycopg's machinery (see enqueue._wake).
+SELECT pg_notify('conveyor', q) FROM json_array_elements_text($1::json) AS q;
+
 -- name: claim
 -- Lease the next due tasks of the unpaused queues without limits (limited ones go
 -- through claim_limited): priority first, then enqueue order. A task of a group waits
