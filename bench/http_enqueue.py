@@ -1,6 +1,6 @@
 """HTTP enqueue rate of `conveyor server`, single tasks and batches, on both backends.
 
-    .venv/bin/python bench/http_enqueue.py [--seconds 5] [--connections 16]
+    .venv/bin/python bench/http_enqueue.py [--seconds 5] [--connections 16] [--workers 2]
 
 A real server process on a loopback port; the load generator is an asyncio client with
 hand-written HTTP/1.1 keep-alive connections in this process, one request in flight per
@@ -48,7 +48,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str) -> Iterator[str]:
+def server(url: str, workers: int = 1) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -60,6 +60,8 @@ def server(url: str) -> Iterator[str]:
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -144,10 +146,10 @@ async def _accepted(reader: asyncio.StreamReader) -> None:
         raise RuntimeError(f"server answered {status.decode()}: {body[:200]!r}")
 
 
-def run(backend: str, seconds: float, connections: int) -> tuple[float, float]:
+def run(backend: str, seconds: float, connections: int, workers: int) -> tuple[float, float]:
     admin = os.environ.get("CONVEYOR_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     stores = sqlite_backend() if backend == "sqlite" else postgres_backend(admin)
-    with stores as (url, _probe), server(url) as base:
+    with stores as (url, _probe), server(url, workers) as base:
         single = asyncio.run(load(base, seconds, connections, 1))
         batched = asyncio.run(load(base, seconds, connections, BATCH))
     return single, batched
@@ -158,12 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--workers", type=int, default=1, help="conveyor server --workers")
     args = parser.parse_args(argv)
-    table = Table(title=f"HTTP enqueue, {args.connections} keep-alive connections")
+    title = (
+        f"HTTP enqueue, {args.connections} keep-alive connections, "
+        f"{args.workers} server process(es)"
+    )
+    table = Table(title=title)
     for column in ("backend", "single POST tasks/s", f"batch of {BATCH} tasks/s"):
         table.add_column(column, justify="right")
     for backend in args.backends.split(","):
-        single, batched = run(backend, args.seconds, args.connections)
+        single, batched = run(backend, args.seconds, args.connections, args.workers)
         table.add_row(backend, f"{single:,.0f}", f"{batched:,.0f}")
     Console().print(table)
     return 0

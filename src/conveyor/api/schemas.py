@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from conveyor.core.payload import MAX_DEPTH, nesting
+from conveyor.core.payload import MAX_DEPTH, fits, nesting
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Status, Task
 from conveyor.core.workflow import WorkflowView
@@ -79,6 +79,8 @@ class TaskIn(Strict):
     @field_validator("payload", "args")
     @classmethod
     def _encodable(cls, value: Any) -> Any:
+        if fits(value):  # one pass in C; the checks below only say what is wrong
+            return value
         for member in value.values() if isinstance(value, dict) else value:
             shallow(member)
         return encodable(value)

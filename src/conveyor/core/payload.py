@@ -65,7 +65,7 @@ def check_arguments(
     for key in checked_kwargs:
         if not isinstance(key, str):
             raise PayloadError(f"keyword {key!r} of task {task_name!r} is not a string")
-    if not _fits(checked_args) or not _fits(checked_kwargs):
+    if not fits(checked_args) or not fits(checked_kwargs):
         _check_each(task_name, checked_args, checked_kwargs)
     return checked_args, checked_kwargs
 
@@ -93,12 +93,15 @@ def encode_arguments(
     return args_text, kwargs_text
 
 
-def _fits(container: list[JSONValue] | dict[str, JSONValue]) -> bool:
+def fits(container: list[JSONValue] | dict[str, JSONValue]) -> bool:
     """Whether every value in `container` encodes and nests at most `MAX_DEPTH` levels.
 
     One pass of the C encoder over the whole container, and a bracket count over its
     text, instead of a walk in Python per value: the container adds one level. False
-    sends the caller to `_check_each`, which names the value that is wrong.
+    sends the caller to a check per value, which names the one that is wrong.
+
+    >>> fits([1, {"a": [2]}]), fits([float("nan")])
+    (True, False)
     """
     try:
         # Encoding to bytes catches lone surrogates, which no store can keep.
