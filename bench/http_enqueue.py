@@ -1,6 +1,7 @@
 """HTTP enqueue rate of `conveyor server`, single tasks and batches, on both backends.
 
     .venv/bin/python bench/http_enqueue.py [--seconds 5] [--connections 32] [--clients 2]
+                                           [--workers 1]
 
 A real server process on a loopback port. The load generator is a minimal HTTP/1.1
 client on asyncio streams (keep-alive, one request in flight per connection), run in
@@ -62,8 +63,9 @@ class Server:
 
 
 @contextmanager
-def server(url: str) -> Iterator[Server]:
-    """A `conveyor server` subprocess on a free loopback port; stopped on the way out."""
+def server(url: str, workers: int = 1) -> Iterator[Server]:
+    """A `conveyor server` subprocess (of `workers` processes) on a free loopback port;
+    stopped on the way out."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -73,6 +75,8 @@ def server(url: str) -> Iterator[Server]:
             url,
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             "--log-level",
             "warning",
         ],
@@ -324,10 +328,12 @@ def load(
 # -- the standalone table ------------------------------------------------------------------
 
 
-def run(backend: str, seconds: float, connections: int, clients: int) -> tuple[Load, Load]:
+def run(
+    backend: str, seconds: float, connections: int, clients: int, workers: int = 1
+) -> tuple[Load, Load]:
     admin = os.environ.get("CONVEYOR_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     stores = sqlite_backend() if backend == "sqlite" else postgres_backend(admin)
-    with stores as (url, _probe), server(url) as target:
+    with stores as (url, _probe), server(url, workers) as target:
         single = load(target, "http", seconds, connections, 1, clients)
         batched = load(target, "http-batch", seconds, connections, BATCH, clients)
     return single, batched
@@ -339,15 +345,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--workers", type=int, default=1, help="conveyor server --workers")
     args = parser.parse_args(argv)
     table = Table(
         title=f"HTTP enqueue, {args.connections} keep-alive connections, "
-        f"{args.clients} client processes"
+        f"{args.clients} client processes, {args.workers} server process(es)"
     )
     for column in ("backend", "single POST tasks/s", f"batch of {BATCH} tasks/s"):
         table.add_column(column, justify="right")
     for backend in args.backends.split(","):
-        single, batched = run(backend, args.seconds, args.connections, args.clients)
+        single, batched = run(backend, args.seconds, args.connections, args.clients, args.workers)
         table.add_row(backend, f"{single.tasks_per_s:,.0f}", f"{batched.tasks_per_s:,.0f}")
     Console().print(table)
     return 0

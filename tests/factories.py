@@ -53,8 +53,10 @@ def new_task(**overrides: Any) -> NewTask:
 
 def enqueued(store: Store, **overrides: Any) -> Task:
     [result] = store.enqueue([new_task(**overrides)])
-    assert result.created, f"the factory's task was deduplicated into {result.task.id}"
-    return result.task
+    assert result.created, f"the factory's task was deduplicated into {result.id}"
+    task = store.get(result.id)
+    assert task is not None
+    return task
 
 
 def claimed(

@@ -286,13 +286,13 @@ class Conveyor:
     async def asubmit(self, new: NewTask) -> TaskHandle:
         checked = _checked(new)
         [done] = await self.astore.run(self.store.enqueue, [checked])
-        return TaskHandle(self, done.task, done.created)
+        return TaskHandle(self, done)
 
     def submit_many(self, news: Sequence[NewTask], connection: Any = None) -> list[TaskHandle]:
         """Enqueue tasks in one transaction (the caller's, with `connection`)."""
         checked = [_checked(n) for n in news]
         stored = self.store.enqueue(checked, connection=connection)
-        return [TaskHandle(self, e.task, e.created) for e in stored]
+        return [TaskHandle(self, receipt) for receipt in stored]
 
     def enqueue(
         self,
@@ -319,7 +319,9 @@ class Conveyor:
     ) -> NewTask:
         """The task `enqueue` would store, with the registered task's defaults applied."""
         definition = self._by_name(name)
-        return _checked(definition.new_task(list(args), kwargs or {}, TaskOptions.of(**options)))
+        new = definition.new_task(list(args), kwargs or {}, TaskOptions.of(**options))
+        payload.check_arguments(new.name, new.args, new.kwargs)
+        return _checked(new)
 
     def enqueue_many(self, items: Iterable[Enqueueable]) -> list[TaskHandle]:
         """Enqueue many tasks in one transaction: all are stored, or none.
@@ -358,7 +360,7 @@ class Conveyor:
 
         def enqueue_chunk(news: Sequence[NewTask]) -> list[str]:
             stored = self.store.enqueue([_checked(n) for n in news], connection=checked.connection)
-            return [e.task.id for e in stored]
+            return [receipt.id for receipt in stored]
 
         return enqueue_batch(
             self, enqueue_chunk, definition, iterable, checked, chunk_size, on_progress
@@ -588,7 +590,7 @@ class Conveyor:
 
 
 def _checked(new: NewTask) -> NewTask:
-    payload.check_arguments(new.name, new.args, new.kwargs)
+    """Check what the store does not: the store checks the arguments as it encodes them."""
     if not new.queue:
         raise ConfigurationError(f"task {new.name!r}: queue name must not be empty")
     payload.check_idempotency_key(new.name, new.idempotency_key)

@@ -30,6 +30,7 @@ from conveyor.errors import (
     TaskFailed,
     UnknownTaskError,
 )
+from conveyor.store.base import Enqueued
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -173,16 +174,34 @@ class Signature:
 
 
 class TaskHandle:
-    """The receipt of an enqueue: the task id, and a way to wait for the result."""
+    """The receipt of an enqueue: the task id, and a way to wait for the result.
 
-    def __init__(self, producer: Producer, task: Task, created: bool = True) -> None:
+    It holds what the store answered at enqueue (id, whether the task was created, its
+    status and creation time), not the task's row: `task` reads that from the store.
+    """
+
+    __slots__ = ("_producer", "created", "created_at", "id", "status")
+
+    def __init__(self, producer: Producer, receipt: Enqueued) -> None:
         self._producer = producer
-        self.id = task.id
-        self.task = task
-        self.created = created
+        self.id = receipt.id
+        self.created = receipt.created
+        """False when an earlier task held the idempotency key; `id` is that task's."""
+        self.status = receipt.status
+        """The status at enqueue: waiting, queued or scheduled (the holder's, when not created)."""
+        self.created_at = receipt.created_at
 
     def __repr__(self) -> str:
-        return f"TaskHandle(id={self.id!r}, name={self.task.name!r}, created={self.created})"
+        return f"TaskHandle(id={self.id!r}, status={self.status.value!r}, created={self.created})"
+
+    @property
+    def task(self) -> Task:
+        """The task as the store holds it now (one read).
+
+        >>> handle.task.status  # doctest: +SKIP
+        <Status.COMPLETED: 'completed'>
+        """
+        return self._producer.get(self.id)
 
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> JSONValue:
         """Block until the task finishes; return its result or raise why it did not.

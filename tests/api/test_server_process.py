@@ -149,3 +149,46 @@ def test_refuses_to_listen_beyond_loopback_without_tokens(
     assert "refusing to listen on 0.0.0.0" in message
     assert "CONVEYOR_API_TOKENS" in message
     assert "--allow-unauthenticated" in message
+
+
+def children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def test_workers_serve_one_port_and_stop_together(start_process: Any, store_url: str) -> None:
+    server = start_process("--url", store_url, "--workers", "2")
+    server.wait_until_serving()
+    processes = children_of(server.process.pid)
+    assert len(processes) == 2
+
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        ids = [
+            client.post(f"{API}/tasks", json={"type": "hello", "payload": {"n": n}}).json()[
+                "task_id"
+            ]
+            for n in range(20)
+        ]
+    code, out, err = server.terminate()
+    assert code == 0, f"exit code {code}\n{out}\n{err}"
+    assert "Traceback" not in out + err
+    assert "in 2 processes" in out
+    assert not any(Path(f"/proc/{pid}").exists() for pid in processes)
+
+    app = Conveyor(store_url)
+    try:
+        assert sorted(app.get(i).kwargs["n"] for i in ids) == list(range(20))
+    finally:
+        app.close()
+
+
+def test_workers_stop_together_when_one_dies(start_process: Any, store_url: str) -> None:
+    server = start_process("--url", store_url, "--workers", "2")
+    server.wait_until_serving()
+    first, second = children_of(server.process.pid)
+
+    os.kill(first, signal.SIGKILL)
+
+    server.process.communicate(timeout=EXIT_TIMEOUT)
+    assert server.process.returncode != 0
+    wait_until(lambda: not Path(f"/proc/{second}").exists(), timeout=EXIT_TIMEOUT)

@@ -70,15 +70,15 @@ def test_a_failing_task_fails_for_good_once_older_than_its_queue_age_limit(
 ) -> None:
     store.set_queue(QueueSettings("aging", age_limit=1.0, max_attempts=100))
     [done] = store.enqueue([new_task(queue="aging")])
-    created = done.task.created_at.timestamp()
+    created = done.created_at.timestamp()
 
     lease = claim_one(store, "aging", now=created + 0.1)
     fail(store, lease, now=created + 0.5, retry_delay=0.1)
-    assert status(store, done.task.id) in (Status.QUEUED, Status.SCHEDULED)  # young: retried
+    assert status(store, done.id) in (Status.QUEUED, Status.SCHEDULED)  # young: retried
 
     lease = claim_one(store, "aging", now=created + 0.7)
     fail(store, lease, now=created + 1.5, retry_delay=0.1)  # past the age limit
-    task = store.get(done.task.id)
+    task = store.get(done.id)
     assert task is not None and task.status is Status.FAILED
     assert task.attempts == 2 and task.max_attempts == 100
     assert len(task.errors) == 2
@@ -87,12 +87,12 @@ def test_a_failing_task_fails_for_good_once_older_than_its_queue_age_limit(
 def test_without_an_age_limit_the_same_task_keeps_retrying(store: Store) -> None:
     store.set_queue(QueueSettings("ageless", max_attempts=100))
     [done] = store.enqueue([new_task(queue="ageless")])
-    created = done.task.created_at.timestamp()
+    created = done.created_at.timestamp()
 
     lease = claim_one(store, "ageless", now=created + 0.7)
     fail(store, lease, now=created + 1000.0, retry_delay=0.1)
 
-    assert status(store, done.task.id) is not Status.FAILED
+    assert status(store, done.id) is not Status.FAILED
 
 
 def test_an_expired_lease_past_the_age_limit_fails_the_task(store: Store) -> None:
@@ -100,17 +100,17 @@ def test_an_expired_lease_past_the_age_limit_fails_the_task(store: Store) -> Non
     fails the task for good instead of queueing it again (invariant 4)."""
     store.set_queue(QueueSettings("aging", age_limit=1.0, max_attempts=100))
     [young, old] = store.enqueue([new_task(queue="aging"), new_task(queue="aging")])
-    created = old.task.created_at.timestamp()
+    created = old.created_at.timestamp()
     claim_one(store, "aging", now=created + 0.1, lease_seconds=0.1)
     assert store.reap_expired(now=created + 0.5) == 1
-    assert status(store, young.task.id) in (Status.QUEUED, Status.SCHEDULED)
+    assert status(store, young.id) in (Status.QUEUED, Status.SCHEDULED)
 
     claim_one(store, "aging", now=created + 0.6, lease_seconds=0.1)
     claim_one(store, "aging", now=created + 0.7, lease_seconds=0.1)
     assert store.reap_expired(now=created + 2.0) == 2
 
-    assert status(store, young.task.id) is Status.FAILED
-    assert status(store, old.task.id) is Status.FAILED
+    assert status(store, young.id) is Status.FAILED
+    assert status(store, old.id) is Status.FAILED
 
 
 # -- retry policy and priority from the queue -------------------------------------------------

@@ -27,7 +27,7 @@ def epoch_after(seconds: float = 2.0) -> float:
 
 def enqueue(store: Store, queue: str, count: int = 1, **fields: Any) -> list[str]:
     results = store.enqueue([new_task(queue=queue, **fields) for _ in range(count)])
-    return [r.task.id for r in results]
+    return [r.id for r in results]
 
 
 def claim(

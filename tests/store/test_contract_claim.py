@@ -34,7 +34,8 @@ def test_batch_claim_returns_priority_then_fifo_order(store: Store) -> None:
     results = store.enqueue(
         [new_task(priority=p) for p in [Priority.LOW, Priority.HIGH, Priority.NORMAL] * 3]
     )
-    ids = {p: [r.task.id for r in results if r.task.priority is p] for p in Priority}
+    tasks = [store.get(r.id) for r in results]
+    ids = {p: [t.id for t in tasks if t is not None and t.priority is p] for p in Priority}
 
     claimed = store.claim(["default"], 9, WORKER, LEASE_SECONDS)
 
@@ -45,13 +46,13 @@ def test_batch_claim_returns_priority_then_fifo_order(store: Store) -> None:
 
 def test_tasks_of_one_priority_are_claimed_in_enqueue_order(store: Store) -> None:
     first = [enqueued(store, name=f"job-{i}").id for i in range(5)]
-    second = [r.task.id for r in store.enqueue([new_task(name=f"batch-{i}") for i in range(5)])]
+    second = [r.id for r in store.enqueue([new_task(name=f"batch-{i}") for i in range(5)])]
 
     assert claim_one_by_one(store, ["default"]) == first + second
 
 
 def test_claim_respects_the_limit(store: Store) -> None:
-    ids = [r.task.id for r in store.enqueue([new_task() for _ in range(5)])]
+    ids = [r.id for r in store.enqueue([new_task() for _ in range(5)])]
 
     claimed = store.claim(["default"], 2, WORKER, LEASE_SECONDS)
 
@@ -126,7 +127,7 @@ def test_claim_sets_attempts_started_at_worker_and_lease(store: Store) -> None:
 
 
 def test_a_running_task_is_not_claimed_again(store: Store) -> None:
-    ids = [r.task.id for r in store.enqueue([new_task() for _ in range(4)])]
+    ids = [r.id for r in store.enqueue([new_task() for _ in range(4)])]
 
     first = store.claim(["default"], 2, WORKER, LEASE_SECONDS)
     second = store.claim(["default"], 10, "worker-2", LEASE_SECONDS)
@@ -137,7 +138,7 @@ def test_a_running_task_is_not_claimed_again(store: Store) -> None:
 
 
 def test_concurrent_claims_never_return_the_same_task(store: Store, store_url: str) -> None:
-    ids = {r.task.id for r in store.enqueue([new_task() for _ in range(40)])}
+    ids = {r.id for r in store.enqueue([new_task() for _ in range(40)])}
     workers = 8
     start = threading.Barrier(workers)
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 
-from conveyor.core.task import Completion
+from conveyor.core.task import Completion, Status
 from conveyor.store import Store, open_store
 from conveyor.store.base import TaskFilter
 from tests.factories import claimed, later, new_task
@@ -25,9 +25,10 @@ def test_same_key_in_the_same_queue_returns_the_first_task(store: Store) -> None
 
     assert first.created
     assert not second.created
-    assert second.task.id == first.task.id
-    assert second.task.args == [1]
-    assert second.task.name == "job"
+    assert second.id == first.id
+    assert second.created_at == first.created_at
+    held = store.get(second.id)
+    assert held is not None and held.args == [1] and held.name == "job"
     assert count(store) == 1
 
 
@@ -37,7 +38,7 @@ def test_same_key_in_another_queue_makes_a_new_task(store: Store) -> None:
     [second] = store.enqueue([new_task(queue="b", idempotency_key="order-1")])
 
     assert second.created
-    assert second.task.id != first.task.id
+    assert second.id != first.id
     assert count(store) == 2
 
 
@@ -58,8 +59,9 @@ def test_same_key_twice_in_one_batch_makes_one_task(store: Store) -> None:
     )
 
     assert [r.created for r in results] == [True, True, False]
-    assert results[2].task.id == results[0].task.id
-    assert results[2].task.args == [1]
+    assert results[2].id == results[0].id
+    held = store.get(results[2].id)
+    assert held is not None and held.args == [1]
     assert count(store) == 2
 
 
@@ -71,8 +73,10 @@ def test_key_still_deduplicates_after_the_first_task_finished(store: Store) -> N
     [again] = store.enqueue([new_task(idempotency_key="once")])
 
     assert not again.created
-    assert again.task.id == lease.task_id
-    assert again.task.result == "done"
+    assert again.id == lease.task_id
+    assert again.status is Status.COMPLETED
+    held = store.get(again.id)
+    assert held is not None and held.result == "done"
 
 
 def test_key_is_free_again_once_the_first_task_is_pruned(store: Store) -> None:
@@ -84,7 +88,7 @@ def test_key_is_free_again_once_the_first_task_is_pruned(store: Store) -> None:
     [again] = store.enqueue([new_task(idempotency_key="once")])
 
     assert again.created
-    assert again.task.id != lease.task_id
+    assert again.id != lease.task_id
 
 
 def test_fifty_threads_enqueueing_one_key_make_one_task(store: Store) -> None:
@@ -94,7 +98,7 @@ def test_fifty_threads_enqueueing_one_key_make_one_task(store: Store) -> None:
     def enqueue(i: int) -> str:
         start.wait(timeout=10)
         [result] = store.enqueue([new_task(args=[i], idempotency_key="same")])
-        return result.task.id
+        return result.id
 
     with ThreadPoolExecutor(threads) as pool:
         ids = list(pool.map(enqueue, range(threads)))
@@ -108,7 +112,7 @@ def enqueue_in_process(url: str, i: int, start: Barrier, results: Queue[str]) ->
     try:
         start.wait(timeout=30)
         [result] = store.enqueue([new_task(args=[i], idempotency_key="same")])
-        results.put(result.task.id)
+        results.put(result.id)
     finally:
         store.close()
 

@@ -36,7 +36,7 @@ def every_page(store: Store, filter: TaskFilter, limit: int) -> list[list[str]]:
 
 
 def test_list_is_newest_first(store: Store) -> None:
-    created = [r.task.id for r in store.enqueue([new_task(name=f"job-{i}") for i in range(6)])]
+    created = [r.id for r in store.enqueue([new_task(name=f"job-{i}") for i in range(6)])]
     created.append(enqueued(store).id)
 
     assert ids(store, TaskFilter()) == created[::-1]
@@ -75,7 +75,7 @@ def test_list_finds_tasks_by_idempotency_key_in_every_queue(store: Store) -> Non
 
 
 def test_keyset_pages_cover_every_task_exactly_once(store: Store) -> None:
-    created = [r.task.id for r in store.enqueue([new_task() for _ in range(23)])]
+    created = [r.id for r in store.enqueue([new_task() for _ in range(23)])]
 
     pages = every_page(store, TaskFilter(), limit=5)
 
@@ -84,7 +84,7 @@ def test_keyset_pages_cover_every_task_exactly_once(store: Store) -> None:
 
 
 def test_a_full_last_page_has_no_cursor(store: Store) -> None:
-    created = [r.task.id for r in store.enqueue([new_task() for _ in range(10)])]
+    created = [r.id for r in store.enqueue([new_task() for _ in range(10)])]
 
     pages = every_page(store, TaskFilter(), limit=5)
 
@@ -94,7 +94,7 @@ def test_a_full_last_page_has_no_cursor(store: Store) -> None:
 
 def test_filtered_pages_cover_every_match_exactly_once(store: Store) -> None:
     results = store.enqueue([new_task(queue="ab"[i % 2]) for i in range(15)])
-    in_a = [r.task.id for r in results if r.task.queue == "a"]
+    in_a = [r.id for i, r in enumerate(results) if i % 2 == 0]
 
     pages = every_page(store, TaskFilter(queue="a"), limit=3)
 
@@ -102,7 +102,7 @@ def test_filtered_pages_cover_every_match_exactly_once(store: Store) -> None:
 
 
 def test_tasks_enqueued_while_paging_do_not_shift_the_pages(store: Store) -> None:
-    created = [r.task.id for r in store.enqueue([new_task() for _ in range(9)])]
+    created = [r.id for r in store.enqueue([new_task() for _ in range(9)])]
     first = store.list(TaskFilter(), limit=4)
     store.enqueue([new_task() for _ in range(5)])
 

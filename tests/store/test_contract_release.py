@@ -39,7 +39,7 @@ def test_release_does_not_count_the_attempt(store: Store) -> None:
 def test_released_task_keeps_its_fifo_position(store: Store) -> None:
     now = later()
     first = claimed(store, now=now)
-    behind = [r.task.id for r in store.enqueue([new_task() for _ in range(3)])]
+    behind = [r.id for r in store.enqueue([new_task() for _ in range(3)])]
 
     assert store.release([first.lease], now=now + 1) == [first.task.id]
 

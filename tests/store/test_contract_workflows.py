@@ -56,9 +56,10 @@ def statuses(store: Store, ids: list[str]) -> list[Status]:
 
 def test_a_chain_runs_link_by_link_passing_each_result_on(store: Store) -> None:
     stored = store.enqueue([node("a", args=[1]), node("b", 0, args=[10]), node("c", 1)])
-    ids = [e.task.id for e in stored]
+    ids = [e.id for e in stored]
     assert statuses(store, ids) == [Status.QUEUED, Status.WAITING, Status.WAITING]
-    assert [e.task.workflow_id for e in stored] == ["wf-1"] * 3
+    assert [store.get(i).workflow_id for i in ids] == ["wf-1"] * 3  # type: ignore[union-attr]
+    assert [e.status for e in stored] == [Status.QUEUED, Status.WAITING, Status.WAITING]
 
     assert run_next(store, {"sum": 1}) == "a"
     b = store.get(ids[1])
@@ -74,7 +75,7 @@ def test_a_chain_runs_link_by_link_passing_each_result_on(store: Store) -> None:
 def test_a_chord_callback_is_queued_once_with_results_in_member_order(store: Store) -> None:
     members = [node(f"m{i}") for i in range(4)]
     callback = node("cb", 0, 1, 2, 3, pass_results=PassResults.ALL)
-    ids = [e.task.id for e in store.enqueue([*members, callback])]
+    ids = [e.id for e in store.enqueue([*members, callback])]
 
     claims = store.claim(["wf"], 10, WORKER, LEASE_SECONDS)
     assert sorted(c.task.name for c in claims) == ["m0", "m1", "m2", "m3"]
@@ -91,7 +92,7 @@ def test_a_chord_callback_is_queued_once_with_results_in_member_order(store: Sto
 
 
 def test_a_parent_failing_for_good_cancels_its_descendants_naming_it(store: Store) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b", 0), node("c", 1)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0), node("c", 1)])]
 
     assert fail_next(store) == "a"
 
@@ -104,7 +105,7 @@ def test_a_parent_failing_for_good_cancels_its_descendants_naming_it(store: Stor
 
 
 def test_a_retried_parent_does_not_release_its_child(store: Store) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b", 0)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0)])]
     [claimed] = store.claim(["wf"], 1, WORKER, LEASE_SECONDS)
     store.fail([Failure(claimed.lease, AttemptError(attempt=1, error="flaky"), 0.0)])
 
@@ -116,7 +117,7 @@ def test_a_retried_parent_does_not_release_its_child(store: Store) -> None:
 
 def test_a_member_that_runs_anyway_gets_none_for_a_failed_parent(store: Store) -> None:
     callback = node("cb", 0, 1, pass_results=PassResults.ALL, on_parent_failure=ParentFailure.RUN)
-    ids = [e.task.id for e in store.enqueue([node("ok"), node("bad"), callback])]
+    ids = [e.id for e in store.enqueue([node("ok"), node("bad"), callback])]
     claims = {c.task.name: c for c in store.claim(["wf"], 2, WORKER, LEASE_SECONDS)}
     store.complete([Completion(claims["ok"].lease, "fine")])
     store.fail([Failure(claims["bad"].lease, AttemptError(attempt=1, error="x"), None)])
@@ -127,7 +128,7 @@ def test_a_member_that_runs_anyway_gets_none_for_a_failed_parent(store: Store) -
 
 
 def test_cancelling_a_parent_cancels_what_waits_for_it(store: Store) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b", 0)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0)])]
 
     assert store.cancel([ids[0]]) == [ids[0]]
 
@@ -137,7 +138,7 @@ def test_cancelling_a_parent_cancels_what_waits_for_it(store: Store) -> None:
 
 
 def test_a_waiting_task_can_be_cancelled_and_is_never_queued(store: Store) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b", 0)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0)])]
 
     assert store.cancel([ids[1]]) == [ids[1]]
     assert run_next(store) == "a"
@@ -146,7 +147,7 @@ def test_a_waiting_task_can_be_cancelled_and_is_never_queued(store: Store) -> No
 
 
 def test_the_workflow_lists_members_and_edges_and_counts_states(store: Store) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b"), node("cb", 0, 1)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b"), node("cb", 0, 1)])]
     run_next(store)
 
     view = store.workflow("wf-1")
@@ -168,7 +169,7 @@ def test_parents_must_be_earlier_members_without_idempotency_keys(store: Store) 
 
 
 def test_pruning_keeps_a_parent_while_a_child_waits_and_drops_edges(store: Store) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b"), node("cb", 0, 1)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b"), node("cb", 0, 1)])]
     run_next(store, "first")
     far = later(10_000)
 
@@ -183,7 +184,7 @@ def test_pruning_keeps_a_parent_while_a_child_waits_and_drops_edges(store: Store
 def test_the_reaper_settles_an_outcome_a_crash_left_uncounted(
     store: Store, store_url: str, backend: str
 ) -> None:
-    ids = [e.task.id for e in store.enqueue([node("a"), node("b", 0)])]
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0)])]
     run_next(store, "done")
     # The state a crash between an outcome and its settling leaves behind (PostgreSQL
     # settles in a second transaction): the parent completed, its edge not counted.

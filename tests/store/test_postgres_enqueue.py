@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
+from conveyor.errors import PayloadError
 from conveyor.store import Store
 from conveyor.store.base import TaskFilter
-from conveyor.store.postgres.enqueue import BATCH_ROWS, one_statement
+from conveyor.store.postgres.enqueue import BATCH_ROWS, COPY_ROWS, one_statement, uses_copy
 from tests.factories import new_task
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -37,12 +38,22 @@ def listening(store_url: str) -> psycopg.Connection[tuple[object, ...]]:
         ([new_task()], True),
         ([new_task(idempotency_key="k")], True),
         ([new_task(), new_task(queue="other")], True),
-        ([new_task()] * BATCH_ROWS, True),
-        ([new_task()] * (BATCH_ROWS + 1), False),
+        ([new_task()] * (COPY_ROWS - 1), True),
+        ([new_task()] * COPY_ROWS, False),
+        ([new_task(idempotency_key="k")] * BATCH_ROWS, False),
         ([new_task(), new_task(idempotency_key="k")], False),
         ([new_task(), new_task(parents=[0])], False),
     ],
-    ids=["one", "one-keyed", "batch", "one-chunk", "two-chunks", "batch-keyed", "workflow"],
+    ids=[
+        "one",
+        "one-keyed",
+        "batch",
+        "one-insert",
+        "copy",
+        "keyed-chunks",
+        "batch-keyed",
+        "workflow",
+    ],
 )
 def test_one_statement_only_when_the_insert_is_the_only_write(
     backend: str, tasks: list[object], alone: bool
@@ -72,7 +83,7 @@ def test_a_deduplicated_enqueue_notifies_nobody(
     [again] = store.enqueue([new_task(queue="a", idempotency_key="k")])
 
     assert not again.created
-    assert again.task.id == first.task.id
+    assert again.id == first.id
     assert heard(listening) == []
 
 
@@ -93,11 +104,11 @@ def test_threads_enqueueing_with_and_without_keys_at_once(store: Store) -> None:
 
     def enqueue(i: int) -> list[str]:
         start.wait(timeout=10)
-        ids = [e.task.id for e in store.enqueue([new_task(args=[i])])]
-        ids += [e.task.id for e in store.enqueue([new_task(idempotency_key="same")])]
-        ids += [e.task.id for e in store.enqueue([new_task(args=[i]), new_task(args=[i])])]
+        ids = [e.id for e in store.enqueue([new_task(args=[i])])]
+        ids += [e.id for e in store.enqueue([new_task(idempotency_key="same")])]
+        ids += [e.id for e in store.enqueue([new_task(args=[i]), new_task(args=[i])])]
         keyed = [new_task(idempotency_key=f"pair-{i % 2}"), new_task(args=[i])]
-        ids += [e.task.id for e in store.enqueue(keyed)]
+        ids += [e.id for e in store.enqueue(keyed)]
         return ids
 
     with ThreadPoolExecutor(threads) as pool:
@@ -108,3 +119,43 @@ def test_threads_enqueueing_with_and_without_keys_at_once(store: Store) -> None:
     assert len(stored) == threads * 4 + 1 + 2
     assert {i for ids in results for i in ids} == {t.id for t in stored}
     assert len({ids[1] for ids in results}) == 1
+
+
+def test_a_bulk_enqueue_without_keys_goes_in_with_copy_and_notifies_once_per_queue(
+    store: Store, listening: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    batch = [new_task(queue="ab"[i % 2], args=[i]) for i in range(COPY_ROWS)]
+    batch += [new_task(queue="later", delay=300.0) for _ in range(COPY_ROWS)]
+    assert uses_copy(batch)
+
+    receipts = store.enqueue(batch)
+
+    assert sorted(heard(listening)) == ["a", "b"]
+    assert all(r.created for r in receipts)
+    tasks = [store.get(r.id) for r in receipts]
+    assert [t.args for t in tasks[:COPY_ROWS] if t is not None] == [[i] for i in range(COPY_ROWS)]
+    assert [r.status.value for r in receipts] == ["queued"] * COPY_ROWS + ["scheduled"] * COPY_ROWS
+    assert {r.created_at for r in receipts} == {t.created_at for t in tasks if t is not None}
+
+
+def test_a_copy_in_the_callers_transaction_exists_only_if_it_commits(
+    store: Store, store_url: str
+) -> None:
+    batch = [new_task(args=[i]) for i in range(COPY_ROWS)]
+    with psycopg.connect(store_url) as conn:
+        receipts = store.enqueue(batch, connection=conn)
+        conn.rollback()
+    assert all(store.get(r.id) is None for r in receipts)
+
+    with psycopg.connect(store_url) as conn:
+        receipts = store.enqueue(batch, connection=conn)
+    assert all(store.get(r.id) is not None for r in receipts)
+
+
+def test_a_copy_refuses_a_nul_character_as_a_payload_error(store: Store) -> None:
+    batch = [new_task(name="bad\x00name")] + [new_task() for _ in range(COPY_ROWS)]
+
+    with pytest.raises(PayloadError, match="u0000"):
+        store.enqueue(batch)
+
+    assert store.list(TaskFilter(), limit=10).tasks == []

@@ -204,16 +204,18 @@ class StoreMachine(RuleBasedStateMachine):
         first = self.model.keys.get((new.queue, key)) if key is not None else None
         if first is not None:
             assert not result.created, f"idempotency key {key!r} of {new.queue!r} made a new task"
-            assert result.task.id == first, "an idempotency key returned another task"
+            assert result.id == first, "an idempotency key returned another task"
             return
         assert result.created
-        run_at = result.task.run_at.timestamp()
+        stored = self.store.get(result.id)
+        assert stored is not None
+        run_at = stored.run_at.timestamp()
         # PostgreSQL's clock may run a hair apart from this host's.
         assert before + new.delay - 1.0 <= run_at <= after + new.delay + 1.0
         assert new.priority is not None and new.retry is not None
         self.seq += 1
-        self.model.tasks[result.task.id] = ModelTask(
-            id=result.task.id,
+        self.model.tasks[result.id] = ModelTask(
+            id=result.id,
             seq=self.seq,
             queue=new.queue,
             priority=int(new.priority),
@@ -223,7 +225,7 @@ class StoreMachine(RuleBasedStateMachine):
             earliest=run_at,
         )
         if key is not None:
-            self.model.keys[(new.queue, key)] = result.task.id
+            self.model.keys[(new.queue, key)] = result.id
 
     # -- time ------------------------------------------------------------------------
 

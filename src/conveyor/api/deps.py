@@ -10,13 +10,16 @@ from conveyor.api.announcer import Announcer
 from conveyor.api.schemas import NO_NUL
 from conveyor.app import Conveyor
 
+# Dependencies that do no I/O are coroutines: FastAPI runs a plain function dependency
+# in its thread pool, a thread hop per dependency per request.
 
-def _conveyor(request: Request) -> Conveyor:
+
+async def _conveyor(request: Request) -> Conveyor:
     app: Conveyor = request.app.state.conveyor
     return app
 
 
-def _announcer(request: Request) -> Announcer:
+async def _announcer(request: Request) -> Announcer:
     announcer: Announcer = request.app.state.announcer
     return announcer
 

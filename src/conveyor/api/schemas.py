@@ -23,11 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from conveyor.core.payload import MAX_DEPTH, nesting
+from conveyor.core.payload import MAX_DEPTH, fits, nesting
 from conveyor.core.queue import QueueSettings
 from conveyor.core.task import Claimed, Status, Task
 from conveyor.core.workflow import WorkflowView
 from conveyor.queue_yaml import LARGEST_WHOLE
+from conveyor.tasks import TaskHandle
 
 PriorityName = Literal["high", "normal", "low"]
 StatusName = Literal[
@@ -78,6 +79,8 @@ class TaskIn(Strict):
     @field_validator("payload", "args")
     @classmethod
     def _encodable(cls, value: Any) -> Any:
+        if fits(value):  # one pass in C; the checks below only say what is wrong
+            return value
         for member in value.values() if isinstance(value, dict) else value:
             shallow(member)
         return encodable(value)
@@ -128,8 +131,8 @@ class TaskAccepted(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, task: Task) -> TaskAccepted:
-        return cls(task_id=task.id, status=task.status.value, created_at=task.created_at)
+    def of(cls, handle: TaskHandle) -> TaskAccepted:
+        return cls(task_id=handle.id, status=handle.status.value, created_at=handle.created_at)
 
 
 class BatchAccepted(BaseModel):

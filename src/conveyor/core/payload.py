@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from conveyor.core.task import JSONValue
 from conveyor.errors import ConfigurationError, PayloadError
@@ -24,10 +24,31 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 """What `json.dumps` with these options builds on every call; encoding holds no state."""
 
 
+_C_MAKE_ENCODER: Callable[..., Callable[[JSONValue, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_ONE_SHOT = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
+"""The C encoder `_ENCODER.encode` builds on every call (half the cost of encoding a
+small value), built once. It has no circular-reference check: a cycle recurses until
+RecursionError, so only `encode_arguments` uses it, and falls back to the full check."""
+
+
 def dumps(value: JSONValue) -> str:
     if value is None:
         return "null"  # what most handlers return, without the encoder's call chain
     return _ENCODER.encode(value)
+
+
+def _dumps_fast(value: JSONValue) -> str:
+    if _ONE_SHOT is None:
+        return dumps(value)
+    return "".join(_ONE_SHOT(value, 0))
 
 
 def loads(text: str | bytes | None) -> JSONValue:
@@ -42,13 +63,61 @@ def check_arguments(
     >>> check_arguments("t", (1, "a"), {"x": [1]})
     ([1, 'a'], {'x': [1]})
     """
+    checked_args, checked_kwargs = list(args), dict(kwargs)
+    for key in checked_kwargs:
+        if not isinstance(key, str):
+            raise PayloadError(f"keyword {key!r} of task {task_name!r} is not a string")
+    if not fits(checked_args) or not fits(checked_kwargs):
+        _check_each(task_name, checked_args, checked_kwargs)
+    return checked_args, checked_kwargs
+
+
+def encode_arguments(
+    task_name: str, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]
+) -> tuple[str, str]:
+    """The arguments as JSON text, checked as `check_arguments` checks them, in one
+    encoding per container: what a store writes.
+
+    >>> encode_arguments("t", [1, "a"], {})
+    ('[1,"a"]', '{}')
+    """
+    try:
+        args_text = _dumps_fast(args)
+        kwargs_text = _dumps_fast(kwargs) if kwargs else "{}"
+        fits = not (
+            text_too_deep(args_text.encode(), MAX_DEPTH + 1)
+            or text_too_deep(kwargs_text.encode(), MAX_DEPTH + 1)
+        )
+    except (TypeError, ValueError, RecursionError):
+        fits = False
+    if not fits or not all(isinstance(key, str) for key in kwargs):
+        check_arguments(task_name, args, kwargs)
+    return args_text, kwargs_text
+
+
+def fits(container: list[JSONValue] | dict[str, JSONValue]) -> bool:
+    """Whether every value in `container` encodes and nests at most `MAX_DEPTH` levels.
+
+    One pass of the C encoder over the whole container, and a bracket count over its
+    text, instead of a walk in Python per value: the container adds one level. False
+    sends the caller to a check per value, which names the one that is wrong.
+
+    >>> fits([1, {"a": [2]}]), fits([float("nan")])
+    (True, False)
+    """
+    try:
+        # Encoding to bytes catches lone surrogates, which no store can keep.
+        text = dumps(container).encode()
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return not text_too_deep(text, MAX_DEPTH + 1)
+
+
+def _check_each(task_name: str, args: Sequence[JSONValue], kwargs: Mapping[str, JSONValue]) -> None:
     for index, value in enumerate(args):
         _check(task_name, f"#{index}", value)
     for key, value in kwargs.items():
-        if not isinstance(key, str):
-            raise PayloadError(f"keyword {key!r} of task {task_name!r} is not a string")
         _check(task_name, repr(key), value)
-    return list(args), dict(kwargs)
 
 
 def nesting(value: JSONValue) -> int:

@@ -26,9 +26,19 @@ from conveyor.core.workflow import WorkflowView
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
-    task: Task
+    """The receipt of one enqueued task: what a producer needs, not the whole row.
+
+    A bulk enqueue hands back one receipt per task, so it carries no arguments to decode;
+    `Store.get(id)` reads the whole task when it is wanted.
+    """
+
+    id: str
     created: bool
     """False when an earlier task with the same idempotency key was returned instead."""
+    status: Status
+    """As shown at enqueue: waiting, queued or scheduled; the holder's state when not created."""
+    created_at: datetime
+    """When the task (the holder, when not created) was stored, by the store's clock."""
 
 
 @dataclass(frozen=True, slots=True)

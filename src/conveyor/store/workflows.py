@@ -19,7 +19,8 @@ its settling delays the dependents by one reaper interval and loses nothing.
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,7 @@ def plan(tasks: Sequence[NewTask], ids: Sequence[str] | None = None) -> Plan:
 
     Parents must come earlier in the same batch, which also makes every graph acyclic.
     """
-    ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in tasks]
+    ids = list(ids) if ids is not None else new_ids(len(tasks))
     edges: list[tuple[str, str, int]] = []
     has_dependents = [False] * len(tasks)
     for index, new in enumerate(tasks):
@@ -72,6 +73,35 @@ def plan(tasks: Sequence[NewTask], ids: Sequence[str] | None = None) -> Plan:
             has_dependents[parent] = True
             edges.append((ids[parent], ids[index], position))
     return Plan(ids, edges, has_dependents)
+
+
+_UUID_VERSION_BITS = (0xF << 76) | (0x3 << 62)
+_UUID_VERSION_7 = (0x7 << 76) | (0x2 << 62)
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` new task ids: UUIDs of version 7 (RFC 9562), ascending within the batch.
+
+    A version-7 id starts with the millisecond it was made and keeps 74 random bits, so
+    it is as unique as a random one, but new ids land at the end of the id index, not all
+    over it: a random id made every insert touch a different page of that index (on
+    SQLite that alone cost a third of a bulk enqueue), and `uuid.uuid4()` per task cost
+    more than the rest of planning.
+
+    >>> import uuid; [uuid.UUID(i).version for i in new_ids(2)]
+    [7, 7]
+    """
+    stamp = (time.time_ns() // 1_000_000) << 80
+    raw = os.urandom(10 * count)
+    values = sorted(
+        (stamp | int.from_bytes(raw[start : start + 10])) & ~_UUID_VERSION_BITS | _UUID_VERSION_7
+        for start in range(0, 10 * count, 10)
+    )
+    ids: list[str] = []
+    for value in values:
+        digits = f"{value:032x}"
+        ids.append(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}")
+    return ids
 
 
 def columns(new: NewTask, has_dependents: bool) -> dict[str, Any]:

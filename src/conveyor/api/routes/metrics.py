@@ -22,7 +22,7 @@ _require_read = require("read")
 
 def _metrics_access(request: Request) -> None:
     if not request.app.state.metrics_public:
-        _require_read(request)
+        _require_read.check(request)
 
 
 @router.get(

@@ -55,7 +55,7 @@ def submit(
 ) -> TaskAccepted:
     """Enqueue one task. A repeated idempotency key returns the first task."""
     handle = app.submit(to_new_task(app, body, idempotency_key))
-    return TaskAccepted.of(handle.task)
+    return TaskAccepted.of(handle)
 
 
 @router.post(
@@ -67,7 +67,7 @@ def submit(
 def submit_batch(body: BatchIn, app: App) -> BatchAccepted:
     """Enqueue up to 1,000 tasks in one transaction: all of them or none."""
     handles = app.enqueue_many([to_new_task(app, t) for t in body.tasks])
-    return BatchAccepted(tasks=[TaskAccepted.of(h.task) for h in handles])
+    return BatchAccepted(tasks=[TaskAccepted.of(h) for h in handles])
 
 
 @router.get("", response_model=TaskPage, dependencies=[Depends(require("read"))])

@@ -53,6 +53,13 @@ from conveyor.settings import resolve_push_allow, resolve_url
     help="Serve /metrics without a token even when tokens are configured "
     "(env CONVEYOR_METRICS_PUBLIC).",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port: one Python process uses one core.",
+)
 @with_log_options
 def server(
     url: str | None,
@@ -65,13 +72,14 @@ def server(
     push_allow: str | None,
     with_dispatcher: bool,
     metrics_public: bool,
+    workers: int,
     log_level: str,
     log_format: str,
 ) -> None:
     """Serve the HTTP API."""
     logs.setup(log_level, log_format)
     from conveyor.api.auth import Tokens
-    from conveyor.cli.serving import check_exposure, serve
+    from conveyor.cli.serving import check_exposure, listening_socket, serve, serve_forked
     from conveyor.push.dispatcher import Dispatcher
 
     parsed = Tokens.parse(tokens)
@@ -81,13 +89,36 @@ def server(
         app.url = resolve_url(url)
     app.push_allow = resolve_push_allow(push_allow)
     app.migrate()
-    console.print(f"conveyor server on http://{host}:{port} (docs at /docs), store {app.url}")
-    try:
-        push = Dispatcher(app.store, app.push_allow) if with_dispatcher else None
-        asyncio.run(
-            serve(
-                app, host, port, parsed, body_limit, dispatcher=push, metrics_public=metrics_public
+    sockets = None
+    if workers > 1:
+        sockets = [listening_socket(host, port)]
+        app.close()  # each process opens its own store: no pool may cross a fork
+    shown = f" in {workers} processes" if workers > 1 else ""
+    console.print(
+        f"conveyor server on http://{host}:{port}{shown} (docs at /docs), store {app.url}"
+    )
+
+    def run() -> None:
+        try:
+            push = Dispatcher(app.store, app.push_allow) if with_dispatcher else None
+            asyncio.run(
+                serve(
+                    app,
+                    host,
+                    port,
+                    parsed,
+                    body_limit,
+                    dispatcher=push,
+                    metrics_public=metrics_public,
+                    sockets=sockets,
+                )
             )
-        )
-    finally:
-        app.close()
+        finally:
+            app.close()
+
+    if sockets is None:
+        run()
+        return
+    code = serve_forked(workers, run)
+    if code:
+        raise SystemExit(code)

@@ -120,7 +120,7 @@ def enqueue(
         max_attempts=max_attempts,
     )
     state = "enqueued" if handle.created else "already enqueued (same idempotency key)"
-    console.print(f"{state}: [bold]{handle.id}[/bold] ({handle.task.status})")
+    console.print(f"{state}: [bold]{handle.id}[/bold] ({handle.status})")
 
 
 def _enqueue_file(name: str, path: str, chunk_size: int, url: str | None, **options: Any) -> None:

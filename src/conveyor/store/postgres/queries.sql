@@ -16,11 +16,8 @@
 -- name: enqueue
 -- Insert a batch, sent as one JSON array, in input order; a clash on (queue,
 -- idempotency_key) inserts nothing. What a task leaves open (priority, retry policy)
--- comes from its queue's settings, else the defaults.
--- The same statement wakes the workers of the queues it made work due on (delivered when
--- the transaction commits): one round trip fewer, and none at all of BEGIN and COMMIT
--- when the enqueue is this one statement (see enqueue.one_statement).
-WITH inserted AS (
+-- comes from its queue's settings, else the defaults. No NOTIFY here: see
+-- enqueue.enqueue_and_wake.
 INSERT INTO conveyor_tasks (
     id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
     max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
@@ -51,26 +48,40 @@ FROM ROWS FROM (json_to_recordset(%(tasks)s::json) AS (
 LEFT JOIN conveyor_queues q ON q.name = n.queue
 ORDER BY n.ord
 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *
-), woken AS (
-    SELECT count(*) AS queues
-    FROM (
-        SELECT pg_notify('conveyor', due.queue)
-        FROM (SELECT DISTINCT queue FROM inserted WHERE status = 'queued' AND run_at <= now()) due
-    ) notified
-)
-SELECT inserted.*, now() AS db_now FROM inserted CROSS JOIN woken;
+RETURNING id, status, created_at, run_at, now() AS db_now;
 
 -- name: get_by_idempotency_key
--- The tasks that already hold these (queue, idempotency_key) pairs.
-SELECT t.*, now() AS db_now
+-- The tasks that already hold these (queue, idempotency_key) pairs: what their receipts show.
+SELECT t.id, t.queue, t.idempotency_key, t.status, t.created_at, t.run_at, now() AS db_now
 FROM conveyor_tasks t
 JOIN unnest(%(queue)s::text[], %(idempotency_key)s::text[]) AS k(queue, key)
   ON t.queue = k.queue AND t.idempotency_key = k.key;
 
+-- name: queue_defaults
+-- The clock of the enqueue's transaction, and what these queues give new tasks that
+-- leave priority or retry policy open (a row with a NULL name when no queue has settings).
+SELECT now() AS now, q.name, q.priority, q.max_attempts, q.min_backoff, q.max_backoff,
+       q.max_doublings
+FROM (SELECT) AS one
+LEFT JOIN conveyor_queues q ON q.name = ANY(%(queues)s::text[]);
+
+-- name: enqueue_copy
+-- Stream new tasks, one row per task (enqueue_rows.COLUMNS), already resolved against
+-- their queues' defaults; only for batches without idempotency keys (nothing can clash).
+COPY conveyor_tasks (
+    id, name, queue, status, priority, args, kwargs, max_attempts, min_backoff,
+    max_backoff, max_doublings, timeout, created_at, run_at, idempotency_key, group_key,
+    concurrency_key, workflow_id, waiting_on, pass_results, on_parent_failure, has_dependents
+) FROM STDIN;
+
 -- name: notify
 -- Wake the workers listening for these queues, when the transaction commits.
 SELECT pg_notify('conveyor', q) FROM unnest(%(queues)s::text[]) AS q;
+
+-- name: wake
+-- `notify` for libpq's own placeholders ($1: the queues as a JSON array of strings): the
+-- enqueue sends it without psycopg's machinery (see enqueue._wake).
+SELECT pg_notify('conveyor', q) FROM json_array_elements_text($1::json) AS q;
 
 -- name: claim
 -- Lease the next due tasks of the unpaused queues without limits (limited ones go

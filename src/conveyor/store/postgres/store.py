@@ -41,7 +41,7 @@ from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock
 from conveyor.store.postgres.connections import Conn, Connections
-from conveyor.store.postgres.enqueue import enqueue_tasks, one_statement
+from conveyor.store.postgres.enqueue import due_queues, enqueue_and_wake, enqueue_tasks
 from conveyor.store.postgres.listen import Listener, notify
 from conveyor.store.postgres.queries import Q, Row, task_of
 from conveyor.store.rows import (
@@ -94,10 +94,11 @@ class PostgresStore:
             return []
         if connection is not None:
             # The caller's transaction: our NOTIFY is delivered only if it commits.
-            return enqueue_tasks(_callers(connection), tasks)
-        return self._db.run(
-            lambda conn: enqueue_tasks(conn, tasks), transaction=not one_statement(tasks)
-        )
+            cursor = _callers(connection)
+            receipts = enqueue_tasks(cursor, tasks)
+            notify(cursor, due_queues(tasks, receipts))
+            return receipts
+        return self._db.run(lambda conn: enqueue_and_wake(conn, tasks))
 
     def claim(
         self,

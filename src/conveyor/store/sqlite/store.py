@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,13 +42,12 @@ from conveyor.core.task import (
 from conveyor.core.workers import DEAD_AFTER_BEATS, NewWorker, WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, StoreUnavailable
-from conveyor.store import workflows
+from conveyor.store import enqueue_rows, workflows
 from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import (
-    DEFAULTS,
     queue_from_row,
     queue_params,
     schedule_from_row,
@@ -236,24 +236,25 @@ class SQLiteStore:
     def _insert(
         self, conn: sqlite3.Connection | sqlite3.Cursor, tasks: Sequence[NewTask]
     ) -> list[Enqueued]:
+        if not tasks:
+            return []
         now = time.time()
         graph = workflows.plan(tasks)
-        out: list[Enqueued] = []
-        for new, task_id, has_dependents in zip(
-            tasks, graph.ids, graph.has_dependents, strict=True
-        ):
-            params = _enqueue_params(new, task_id, has_dependents, now)
-            row = conn.execute(Q["enqueue"], params).fetchone()
-            if row is not None:
-                out.append(Enqueued(self._task(row), created=True))
-                continue
-            existing = conn.execute(Q["get_by_idempotency_key"], params).fetchone()
-            out.append(Enqueued(self._task(existing), created=False))
+        queues = json.dumps(list({new.queue for new in tasks}))
+        defaults = enqueue_rows.queue_defaults(
+            conn.execute(Q["queue_defaults"], {"queues": queues})
+        )
+        values = enqueue_rows.rows(tasks, graph, defaults, now, lambda new: _run_at(new, now))
+        inserted = _insert_rows(conn, values)
+        due = [row[RUN_AT] <= now for row in values]
+        receipts = enqueue_rows.created(tasks, graph.ids, _datetime(now), due)
+        if inserted < len(tasks):
+            receipts = enqueue_rows.holders(receipts, _holders(conn, tasks, now), tasks)
         conn.executemany(
             Q["add_dependency"],
             [{"parent_id": p, "child_id": c, "position": n} for p, c, n in graph.edges],
         )
-        return out
+        return receipts
 
     def claim(
         self,
@@ -677,26 +678,47 @@ def _callers(connection: Any, path: str) -> sqlite3.Cursor:
     return cursor
 
 
-def _enqueue_params(new: NewTask, task_id: str, has_dependents: bool, now: float) -> dict[str, Any]:
-    retry = new.retry
-    return {
-        "id": task_id,
-        "name": new.name,
-        "queue": new.queue,
-        "priority": None if new.priority is None else int(new.priority),
-        "args": payload.dumps(new.args),
-        "kwargs": payload.dumps(new.kwargs),
-        "max_attempts": retry and retry.max_attempts,
-        "min_backoff": retry and retry.min_backoff,
-        "max_backoff": retry and retry.max_backoff,
-        "max_doublings": retry and retry.max_doublings,
-        "timeout": new.timeout,
-        "now": now,
-        "run_at": None if new.run_at is None else new.run_at.timestamp(),
-        "delay": new.delay,
-        "idempotency_key": new.idempotency_key,
-        "group_key": new.group,
-        "concurrency_key": new.concurrency_key,
-        **workflows.columns(new, has_dependents),
-        **DEFAULTS,
-    }
+ROWS_PER_INSERT = 50
+"""Tasks per INSERT statement in a bulk enqueue."""
+RUN_AT = enqueue_rows.COLUMNS.index("run_at")
+_ROW = "(" + ", ".join("?" * len(enqueue_rows.COLUMNS)) + ")"
+_ENQUEUE_MANY = Q["enqueue"].replace(_ROW, ", ".join([_ROW] * ROWS_PER_INSERT))
+
+
+def _insert_rows(conn: sqlite3.Connection | sqlite3.Cursor, values: list[tuple[Any, ...]]) -> int:
+    """Insert the rows, `ROWS_PER_INSERT` per statement and the rest one by one; return
+    how many were inserted (the others clashed on an idempotency key)."""
+    whole = len(values) - len(values) % ROWS_PER_INSERT
+    inserted = 0
+    if whole:
+        chunks = (
+            tuple(chain.from_iterable(values[start : start + ROWS_PER_INSERT]))
+            for start in range(0, whole, ROWS_PER_INSERT)
+        )
+        inserted += conn.executemany(_ENQUEUE_MANY, chunks).rowcount
+    if whole < len(values):
+        inserted += conn.executemany(Q["enqueue"], values[whole:]).rowcount
+    return inserted
+
+
+def _holders(
+    conn: sqlite3.Connection | sqlite3.Cursor, tasks: Sequence[NewTask], now: float
+) -> dict[tuple[str, str], Enqueued]:
+    """The tasks holding the batch's idempotency keys (ours, or earlier ones), by key."""
+    found: dict[tuple[str, str], Enqueued] = {}
+    for new in tasks:
+        key = new.idempotency_key
+        if key is None or (new.queue, key) in found:
+            continue
+        params = {"queue": new.queue, "idempotency_key": key}
+        row = conn.execute(Q["get_by_idempotency_key"], params).fetchone()
+        found[(new.queue, key)] = enqueue_rows.holder(row, _datetime(row["created_at"]), now)
+    return found
+
+
+def _run_at(new: NewTask, now: float) -> float:
+    return now + new.delay if new.run_at is None else new.run_at.timestamp()
+
+
+def _datetime(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
