@@ -240,7 +240,9 @@ class Worker:
                     await self._idle()
                 backoff.reset()
             except Exception as exc:
-                self._store_away = True
+                # Not `_store_away`: only the flusher sets it, because only the flusher
+                # keeps retrying until the store answers (this loop may sleep on a
+                # buffer it cannot start from, and would never clear it).
                 delay = backoff.next()
                 log.error("store unavailable while claiming (%s); retrying in %.1fs", exc, delay)
                 await _first(self._stopping.wait(), timeout=delay)
