@@ -205,14 +205,12 @@ class WorkerProcess:
         return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
 
-@contextmanager
-def workers(url: str, queue: str, count: int, concurrency: int) -> Iterator[list[WorkerProcess]]:
-    """`count` real worker processes on one queue; always stopped on the way out."""
-    started: list[WorkerProcess] = []
-    command = [
+def worker_command(app_spec: str, url: str, queue: str, concurrency: int, *extra: str) -> list[str]:
+    """One `conveyor worker` of `app_spec` on one queue, quiet but for warnings."""
+    return [
         *conveyor_command(),
         "worker",
-        APP_SPEC,
+        app_spec,
         "--url",
         url,
         "--queues",
@@ -223,7 +221,15 @@ def workers(url: str, queue: str, count: int, concurrency: int) -> Iterator[list
         str(WORKER_GRACE_SECONDS),
         "--log-level",
         "warning",
+        *extra,
     ]
+
+
+@contextmanager
+def workers(url: str, queue: str, count: int, concurrency: int) -> Iterator[list[WorkerProcess]]:
+    """`count` real worker processes on one queue; always stopped on the way out."""
+    started: list[WorkerProcess] = []
+    command = worker_command(APP_SPEC, url, queue, concurrency)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CONVEYOR_URL", None)
     with ExitStack() as logs:

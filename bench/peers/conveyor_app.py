@@ -11,6 +11,7 @@ from typing import Any
 from bench.peers.common import record
 
 from conveyor import Conveyor
+from conveyor.tasks import TaskFunction
 
 app = Conveyor()
 
@@ -18,3 +19,17 @@ app = Conveyor()
 @app.task(name="bench.peers.noop", queue="bench")
 def noop(arg: dict[str, Any]) -> None:
     record(arg)
+
+
+def producer(url: str, queue: str) -> tuple[Conveyor, TaskFunction[..., None]]:
+    """An app of its own on `url` (for a producer thread), with the same task as `noop`
+    on `queue`, enqueue-only: its handler never runs in the producer."""
+    from conveyor.store import open_store
+
+    own = Conveyor()
+    own.use_store(open_store(url))
+
+    @own.task(name="bench.peers.noop", queue=queue)
+    def enqueued(arg: dict[str, Any]) -> None: ...
+
+    return own, enqueued

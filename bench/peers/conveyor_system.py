@@ -77,22 +77,7 @@ class ConveyorPeer(Peer):
 
 def worker_command(url: str, queue: str, concurrency: int, *extra: str) -> list[str]:
     """One `conveyor worker` of the recording app (bench/peers/conveyor_app.py)."""
-    return [
-        *tp.conveyor_command(),
-        "worker",
-        "bench.peers.conveyor_app:app",
-        "--url",
-        url,
-        "--queues",
-        queue,
-        "--concurrency",
-        str(concurrency),
-        "--grace",
-        str(tp.WORKER_GRACE_SECONDS),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    return tp.worker_command("bench.peers.conveyor_app:app", url, queue, concurrency, *extra)
 
 
 def measure(name: str, s: Settings, log: Callable[[str], None]) -> Result:

@@ -76,14 +76,9 @@ class Producer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from conveyor import Conveyor
-        from conveyor.store import open_store
+        from bench.peers.conveyor_app import producer
 
-        app = Conveyor()
-        app.use_store(open_store(self.url))
-
-        @app.task(name="bench.peers.noop", queue=QUEUE)
-        def noop(arg: dict[str, Any]) -> None: ...
+        app, noop = producer(self.url, QUEUE)
 
         tick = time.monotonic()
         try:

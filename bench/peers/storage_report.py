@@ -15,6 +15,17 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:,.1f}"
 
 
+def _progress(s: dict[str, Any]) -> list[str]:
+    """A sample's first cells, the same in both backends' tables: time and task counts."""
+    return [
+        f"{s['t']:.0f}",
+        f"{s['enqueued']:,}",
+        f"{s['processed']:,}",
+        f"{s['queued']:,}",
+        f"{s['finished']:,}",
+    ]
+
+
 def shown(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(samples) <= ROWS_SHOWN:
         return samples
@@ -87,11 +98,7 @@ def postgres_samples(samples: list[dict[str, Any]]) -> Table:
     for s in shown(samples):
         tasks, deps = s[TABLES[0]], s[TABLES[1]]
         out.add_row(
-            f"{s['t']:.0f}",
-            f"{s['enqueued']:,}",
-            f"{s['processed']:,}",
-            f"{s['queued']:,}",
-            f"{s['finished']:,}",
+            *_progress(s),
             _mib(tasks["heap"]),
             _mib(tasks["indexes"]),
             _mib(tasks["total"]),
@@ -119,11 +126,7 @@ def sqlite_samples(samples: list[dict[str, Any]]) -> Table:
         out.add_column(col, justify="right")
     for s in shown(samples):
         out.add_row(
-            f"{s['t']:.0f}",
-            f"{s['enqueued']:,}",
-            f"{s['processed']:,}",
-            f"{s['queued']:,}",
-            f"{s['finished']:,}",
+            *_progress(s),
             _mib(s["file"]),
             _mib(s["free"]),
             _mib(s["wal"]),
