@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from conveyor.core import payload
 from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.queue import QueueSettings
 from conveyor.core.target import Target
-from conveyor.core.task import Priority, RetryPolicy, Status, Task
+from conveyor.core.task import Claimed, Lease, Priority, RetryPolicy, Status, Task
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -137,6 +138,70 @@ def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
     for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
         set_slot(task, value)
     return task
+
+
+CLAIMED_COLUMNS = (
+    "id", "name", "queue", "priority", "args", "kwargs", "attempts", "max_attempts",
+    "min_backoff", "max_backoff", "max_doublings", "timeout", "result", "errors",
+    "created_at", "run_at", "started_at", "finished_at", "idempotency_key", "worker_id",
+    "lease_expires_at", "seq", "group_key", "concurrency_key", "workflow_id", "lease_token",
+)  # fmt: skip
+"""What a claimed task is built from, in the order `claimed_from_rows` unpacks it."""
+_PICKERS: dict[tuple[str, ...], Callable[[Sequence[Any]], tuple[Any, ...]]] = {}
+
+
+def claimed_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Claimed]:
+    """Leased rows, as plain tuples with these column names, as running tasks.
+
+    A claim turns every row it leases into a task, and building a dict per row cost as
+    much as the rest of the conversion: one `itemgetter` per column layout puts each
+    tuple in `CLAIMED_COLUMNS` order instead. A claimed row is running: its status
+    column is not read (nor a clock, which only tells a scheduled task from a queued one).
+    """
+    key = tuple(columns)
+    pick = _PICKERS.get(key)
+    if pick is None:
+        pick = _PICKERS[key] = itemgetter(*(key.index(name) for name in CLAIMED_COLUMNS))
+    out: list[Claimed] = []
+    for row in rows:
+        (
+            task_id, name, queue, priority, args, kwargs, attempts, max_attempts,
+            min_backoff, max_backoff, max_doublings, timeout, result, errors,
+            created_at, run_at, started_at, finished_at, idempotency_key, worker_id,
+            lease_expires_at, seq, group_key, concurrency_key, workflow_id, lease_token,
+        ) = pick(row)  # fmt: skip
+        task_id = str(task_id)
+        values = (
+            task_id,
+            name,
+            queue,
+            Status.RUNNING,
+            _PRIORITY.get(priority) or Priority(priority),
+            _column_json(args),
+            _column_json(kwargs),
+            attempts,
+            max_attempts,
+            _retry_policy(max_attempts, min_backoff, max_backoff, max_doublings),
+            timeout,
+            None if result is None else _column_json(result),
+            (None if errors is None else _column_json(errors)) or [],
+            _time(created_at),
+            _time(run_at),
+            _time(started_at),
+            _time(finished_at),
+            idempotency_key,
+            worker_id,
+            _time(lease_expires_at),
+            seq,
+            group_key,
+            concurrency_key,
+            workflow_id,
+        )
+        task: Task = _new(Task)
+        for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
+            set_slot(task, value)
+        out.append(Claimed(task, Lease(task_id, lease_token)))
+    return out
 
 
 QUEUE_FIELDS = [f.name for f in fields(QueueSettings) if f.name != "target"]

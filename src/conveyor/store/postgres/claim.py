@@ -13,15 +13,22 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from conveyor.core.task import Claimed, Lease
+from psycopg.rows import tuple_row
+
+from conveyor.core.task import Claimed
 from conveyor.store.limits import QueueState
 from conveyor.store.postgres.connections import Conn
-from conveyor.store.postgres.queries import Q, Row, task_of
-from conveyor.store.rows import queue_from_row
+from conveyor.store.postgres.queries import Q, Row
+from conveyor.store.rows import claimed_from_rows, queue_from_row
 
 
-def as_claimed(row: Row) -> Claimed:
-    return Claimed(task_of(row), Lease(str(row["id"]), row["lease_token"]))
+def claim_rows(conn: Conn, query: str, params: dict[str, Any]) -> list[Claimed]:
+    """Run a claim statement; its rows come back as tuples (see `claimed_from_rows`)."""
+    cursor = conn.cursor(row_factory=tuple_row)
+    rows = cursor.execute(query, params).fetchall()
+    if not rows or cursor.description is None:
+        return []
+    return claimed_from_rows([d.name for d in cursor.description], rows)
 
 
 def store_clock(conn: Conn, now: float | None) -> float:
@@ -97,14 +104,12 @@ def claim_limited(conn: Conn, params: dict[str, Any], limited: list[str]) -> lis
         ranked = sorted([*heads, *peeked.values()])[: params["limit"]]
         take = sum(1 for _, seq, _ in ranked if seq in peeked)
         if take:
-            rows = conn.execute(Q["claim"], {**params, "queues": plain, "limit": take})
-            claimed = [as_claimed(row) for row in rows.fetchall()]
+            claimed = claim_rows(conn, Q["claim"], {**params, "queues": plain, "limit": take})
     chosen = sorted(heads)[: params["limit"] - len(claimed)]
     if not chosen:
         return claimed
     seqs = [seq for _, seq, _ in chosen]
-    rows = conn.execute(Q["claim_limited"], {**params, "now": clock, "seqs": seqs})
-    claimed += [as_claimed(row) for row in rows.fetchall()]
+    claimed += claim_rows(conn, Q["claim_limited"], {**params, "now": clock, "seqs": seqs})
     for queue, count in Counter(q for _, _, q in chosen).items():
         tokens = states[queue].tokens
         if tokens is not None:

@@ -39,7 +39,7 @@ from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
-from conveyor.store.postgres.claim import as_claimed, claim_limited, queue_states, store_clock
+from conveyor.store.postgres.claim import claim_limited, claim_rows, queue_states, store_clock
 from conveyor.store.postgres.connections import Conn, Connections
 from conveyor.store.postgres.enqueue import due_queues, enqueue_and_wake, enqueue_tasks
 from conveyor.store.postgres.listen import Listener, notify
@@ -128,7 +128,7 @@ class PostgresStore:
                 lambda conn: claim_limited(conn, params, limited), transaction=True
             )
         else:
-            claimed = [as_claimed(row) for row in self._execute(Q["claim"], params)]
+            claimed = self._db.run(lambda conn: claim_rows(conn, Q["claim"], params))
         return sorted(claimed, key=lambda c: (c.task.priority, c.task.seq))
 
     def _limited_queues(self) -> frozenset[str]:

@@ -48,6 +48,7 @@ from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskF
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import (
+    claimed_from_rows,
     queue_from_row,
     queue_params,
     schedule_from_row,
@@ -97,18 +98,6 @@ def parse_sqlite_url(url: str) -> tuple[str, str]:
     return path, synchronous
 
 
-def _dicts(conn: sqlite3.Connection, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows as dicts, built from plain tuples: `dict(sqlite3.Row)` costs several times
-    more, and a claim converts every row it leases."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    rows = cursor.execute(query, params).fetchall()
-    if not rows:
-        return []
-    columns = [d[0] for d in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
-
-
 def _by_queue(chosen: Sequence[tuple[int, int, str]]) -> dict[str, list[int]]:
     """The seqs of (priority, seq, queue) heads, by queue."""
     out: dict[str, list[int]] = {}
@@ -135,31 +124,45 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
 
     # -- connections -------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, for reads."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA synchronous={self._synchronous}")
-                conn.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"cannot open SQLite file {self.path!r}: {exc}") from exc
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
+            conn = self._local.conn = self._open()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite file {self.path!r}: {exc}") from exc
+        with self._connections_lock:
+            self._connections.append(conn)
         return conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
+        """A write transaction, on the one connection every write of this store shares.
+
+        SQLite lets one transaction write at a time in any case, and a connection drops
+        its whole page cache when it finds the file changed by another one: writes spread
+        over the threads' connections (a claim here, a completion there) started every
+        transaction cold.
+        """
         with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                conn = self._writer = self._open()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -284,7 +287,7 @@ class SQLiteStore:
             chosen = sorted(heads)[:limit]
             if not chosen:
                 return []
-            rows: builtins.list[dict[str, Any]] = []
+            claimed: builtins.list[Claimed] = []
             for queue, seqs in _by_queue(chosen).items():
                 lease = buckets[queue].settings.lease_seconds
                 params = {
@@ -293,10 +296,13 @@ class SQLiteStore:
                     "lease_seconds": lease_seconds if lease is None else lease,
                     "now": clock,
                 }
-                rows += _dicts(conn, Q["claim"], params)
+                cursor = conn.cursor()
+                cursor.row_factory = None
+                rows = cursor.execute(Q["claim"], params).fetchall()
+                if rows:
+                    columns = [d[0] for d in cursor.description]
+                    claimed += claimed_from_rows(columns, rows)
             self._spend(conn, buckets, [queue for _, _, queue in chosen], clock)
-        at = datetime.fromtimestamp(clock, tz=UTC)
-        claimed = [Claimed(task_from_row(r, at), Lease(r["id"], r["lease_token"])) for r in rows]
         claimed.sort(key=lambda c: (c.task.priority, c.task.seq))
         return claimed
 
@@ -618,6 +624,7 @@ class SQLiteStore:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._writer = None
 
 
 def _queue(row: sqlite3.Row) -> QueueSettings:
