@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
 
 from conveyor.core.cron import Schedule
+from conveyor.core.frozen import builder
 from conveyor.core.task import (
     JSONValue,
     NewTask,
@@ -34,6 +35,7 @@ from conveyor.store.base import Enqueued
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_build_new_task = builder(NewTask)
 
 
 class Producer(Protocol):
@@ -128,20 +130,26 @@ class TaskDefinition:
         retry = self.retry
         if options.max_attempts is not None:
             retry = replace(retry or RetryPolicy(), max_attempts=options.max_attempts)
-        return NewTask(
-            name=self.name,
-            queue=options.queue or self.queue,
-            args=list(args),
-            kwargs=dict(kwargs),
-            priority=self.priority if options.priority is None else options.priority,
-            retry=retry,
-            timeout=self.timeout if options.timeout is None else options.timeout,
-            delay=options.delay,
-            run_at=options.run_at,
-            idempotency_key=options.idempotency_key,
-            group=options.group,
-            concurrency_key=options.concurrency_key,
-            on_parent_failure=options.on_parent_failure,
+        # Every field, in NewTask's order: one is built per enqueued task (frozen.builder).
+        return _build_new_task(
+            (
+                self.name,
+                options.queue or self.queue,
+                list(args),
+                dict(kwargs),
+                self.priority if options.priority is None else options.priority,
+                retry,
+                self.timeout if options.timeout is None else options.timeout,
+                options.delay,
+                options.run_at,
+                options.idempotency_key,
+                options.group,
+                options.concurrency_key,
+                None,  # workflow_id
+                (),  # parents
+                None,  # pass_results
+                options.on_parent_failure,
+            )
         )
 
 

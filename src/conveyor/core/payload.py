@@ -83,14 +83,15 @@ def encode_arguments(
     """
     try:
         args_text = _dumps_fast(args)
-        kwargs_text = _dumps_fast(kwargs) if kwargs else "{}"
-        fits = not (
-            text_too_deep(args_text.encode(), MAX_DEPTH + 1)
-            or text_too_deep(kwargs_text.encode(), MAX_DEPTH + 1)
-        )
+        fits = not text_too_deep(args_text.encode(), MAX_DEPTH + 1)
+        if kwargs:
+            kwargs_text = _dumps_fast(kwargs)
+            fits = fits and not text_too_deep(kwargs_text.encode(), MAX_DEPTH + 1)
+        else:
+            kwargs_text = "{}"
     except (TypeError, ValueError, RecursionError):
         fits = False
-    if not fits or not all(isinstance(key, str) for key in kwargs):
+    if not fits or (kwargs and not all(isinstance(key, str) for key in kwargs)):
         check_arguments(task_name, args, kwargs)
     return args_text, kwargs_text
 

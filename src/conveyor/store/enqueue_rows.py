@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from conveyor.core import payload
+from conveyor.core.frozen import builder
 from conveyor.core.task import NewTask, Priority, RetryPolicy, Status
 from conveyor.store.base import Enqueued
 from conveyor.store.workflows import Plan
@@ -29,6 +30,7 @@ COLUMNS = (
 """The columns of a new task's row, in the order `rows` gives its values."""
 
 _DEFAULT_RETRY = RetryPolicy()
+_build_receipt = builder(Enqueued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ def created(
         status = Status.QUEUED if is_due else Status.SCHEDULED
         if new.parents:
             status = Status.WAITING
-        out.append(Enqueued(task_id, True, status, now))
+        out.append(_build_receipt((task_id, True, status, now)))
     return out
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from conveyor.core import payload
 from conveyor.core.cron import Misfire, ScheduleSpec
+from conveyor.core.frozen import builder
 from conveyor.core.queue import QueueSettings
 from conveyor.core.target import Target
 from conveyor.core.task import Claimed, Lease, Priority, RetryPolicy, Status, Task
@@ -28,12 +29,12 @@ def _json(value: Any) -> Any:
     return payload.loads(value) if isinstance(value, str | bytes) else value
 
 
-# Every claimed or enqueued task passes through `task_from_row`, so it avoids the general
-# paths where a cheaper one gives the same value: enum members by dict lookup, the empty
-# JSON array and object (most tasks' kwargs and errors) without the decoder, JSON through
-# the C scanner without `json.loads`'s Python layers, one shared `RetryPolicy` per
-# distinct policy (it is frozen), and the frozen `Task` built through its slots (what its
-# generated `__init__` does field by field with `object.__setattr__`, at half the cost).
+# Every claimed task passes through `claimed_from_rows`, every task read through
+# `task_from_row`, so both avoid the general paths where a cheaper one gives the same
+# value: enum members by dict lookup, the empty JSON array and object (most tasks' kwargs
+# and errors) without the decoder, JSON through the C scanner without `json.loads`'s
+# Python layers, one shared `RetryPolicy` per distinct policy (it is frozen), and the
+# frozen `Task` built through its slots (`frozen.builder`).
 _STATUS = {member.value: member for member in Status}
 _PRIORITY = {member.value: member for member in Priority}
 _RETRY_POLICIES: dict[tuple[Any, ...], RetryPolicy] = {}
@@ -41,8 +42,7 @@ _RETRY_POLICIES_MAX = 1024
 _loads = json.loads
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _fromtimestamp = datetime.fromtimestamp
-_TASK_SLOTS = tuple(getattr(Task, f.name).__set__ for f in fields(Task))
-_new = object.__new__
+_build_task = builder(Task)
 
 
 def _column_json(value: Any) -> Any:
@@ -134,10 +134,7 @@ def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
         row.get("concurrency_key"),
         row.get("workflow_id"),
     )
-    task: Task = _new(Task)
-    for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
-        set_slot(task, value)
-    return task
+    return _build_task(values)
 
 
 CLAIMED_COLUMNS = (
@@ -197,9 +194,7 @@ def claimed_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
             concurrency_key,
             workflow_id,
         )
-        task: Task = _new(Task)
-        for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
-            set_slot(task, value)
+        task = _build_task(values)
         out.append(Claimed(task, Lease(task_id, lease_token)))
     return out
 
