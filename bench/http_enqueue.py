@@ -34,7 +34,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.procfs import cpu_seconds
+from bench.procfs import tree_cpu_seconds
 from bench.throughput import (
     DEFAULT_POSTGRES_URL,
     ROOT,
@@ -309,9 +309,9 @@ def load(
     with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
         pending = pool.map_async(_client_process, jobs)
         time.sleep(max(0.0, start - time.time()))
-        cpu_before = cpu_seconds(target.pid)
+        cpu_before = tree_cpu_seconds(target.pid)
         time.sleep(max(0.0, end - time.time()))
-        cpu_used = cpu_seconds(target.pid) - cpu_before
+        cpu_used = tree_cpu_seconds(target.pid) - cpu_before
         tallies = pending.get(timeout=seconds + 120)
     return Load(
         batch=batch,

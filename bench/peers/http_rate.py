@@ -7,6 +7,7 @@ check that the store holds every task the server accepted, and the table.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from bench import throughput as tp
 from rich.table import Table
 
 BACKENDS = ("postgres", "sqlite")
+PROCESSES = tuple(sorted({1, os.cpu_count() or 1}))
+"""`conveyor server --workers`: one process, and one per core of this machine."""
 CONNECTIONS = 32
 CLIENTS = 2
 TARGETS = {"postgres": (2_000, 20_000)}
@@ -44,9 +47,15 @@ def ceiling(seconds: float) -> dict[str, Any]:
     return {"single": _figures(single), "batch": _figures(batched)}
 
 
-def one_backend(backend: str, seconds: float, postgres_url: str) -> dict[str, Any]:
+def row_name(backend: str, processes: int) -> str:
+    return backend if processes == 1 else f"{backend}, {processes} processes"
+
+
+def one_backend(
+    backend: str, seconds: float, postgres_url: str, processes: int = 1
+) -> dict[str, Any]:
     stores = tp.sqlite_backend() if backend == "sqlite" else tp.postgres_backend(postgres_url)
-    with stores as (url, probe_factory), he.server(url) as target:
+    with stores as (url, probe_factory), he.server(url, processes) as target:
         single = he.load(target, "http", seconds, CONNECTIONS, 1, CLIENTS)
         batched = he.load(target, "http-batch", seconds, CONNECTIONS, he.BATCH, CLIENTS)
         probe = probe_factory()
@@ -75,11 +84,13 @@ def measure(quick: bool, postgres_url: str, log: Callable[[str], None]) -> dict[
     log(f"[bold]http[/bold] client ceiling: stub server, {seconds:.0f} s per figure")
     out["client ceiling"] = ceiling(seconds)
     for backend in BACKENDS:
-        log(f"[bold]http[/bold] conveyor server on {backend}, {seconds:.0f} s per figure")
-        try:
-            out[backend] = one_backend(backend, seconds, postgres_url)
-        except Exception as exc:
-            out[backend] = {"error": f"{type(exc).__name__}: {exc}"}
+        for processes in PROCESSES:
+            name = row_name(backend, processes)
+            log(f"[bold]http[/bold] conveyor server on {name}, {seconds:.0f} s per figure")
+            try:
+                out[name] = one_backend(backend, seconds, postgres_url, processes)
+            except Exception as exc:
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
 
 
@@ -98,9 +109,10 @@ def table(result: dict[str, Any]) -> Table:
             f"{result['seconds']:.0f} s per figure"
         ),
         caption=(
-            "tasks/s (request p50 / p99 ms). Server CPU: the server process's CPU time over "
-            "wall time (1.00 = one core). Client ceiling: the same client against a stub "
-            "that answers at once."
+            "tasks/s (request p50 / p99 ms). Server CPU: the server's processes' CPU time "
+            "over wall time (1.00 = one core). Client ceiling: the same client against a "
+            f"stub that answers at once. The client and PostgreSQL share the machine's "
+            f"{os.cpu_count()} cores with the server."
         ),
     )
     for col in ("server", "single: tasks/s", f"batch of {he.BATCH}: tasks/s"):
@@ -108,14 +120,15 @@ def table(result: dict[str, Any]) -> Table:
     out.add_column("server CPU single / batch", justify="right")
     out.add_column("target single / batch", justify="right")
     out.add_column("stored / accepted", justify="right")
-    for name in ("client ceiling", *BACKENDS):
+    names = [row_name(b, p) for b in BACKENDS for p in PROCESSES]
+    for name in ("client ceiling", *names):
         row = result.get(name)
         if row is None:
             continue
         if "error" in row:
             out.add_row(name, "[red]failed[/red]", "—", "—", "—", "—")
             continue
-        target = TARGETS.get(name)
+        target = TARGETS.get(name.split(",")[0])
         out.add_row(
             name,
             _cell(row["single"]),

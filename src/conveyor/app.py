@@ -78,6 +78,13 @@ class QueueInfo:
         )
 
 
+ASYNC_STORE_THREADS = 10
+"""Threads for the async door to the store (`astore`), as many as the PostgreSQL pool's
+connections by default: its callers (the HTTP API's routes) have many requests in flight,
+each waiting mostly on the database's commit, and with fewer threads than connections
+concurrent enqueues would queue for a thread instead of sharing a commit."""
+
+
 class Conveyor:
     """One queue application: a store URL and the tasks registered on it.
 
@@ -113,7 +120,7 @@ class Conveyor:
             store = self.store
             with self._lock:
                 if self._astore is None:
-                    self._astore = AsyncStore(store)
+                    self._astore = AsyncStore(store, threads=ASYNC_STORE_THREADS)
         return self._astore
 
     def use_store(self, store: Store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from conveyor.api.auth import require
 from conveyor.api.deps import App, Cursor, TaskId
@@ -46,16 +46,16 @@ def to_new_task(app: Conveyor, body: TaskIn, header_key: str | None = None) -> N
 @router.post(
     "", status_code=202, response_model=TaskAccepted, dependencies=[Depends(require("enqueue"))]
 )
-def submit(
+async def submit(
     body: TaskIn,
     app: App,
     idempotency_key: Annotated[
         str | None, Header(min_length=1, max_length=255, pattern=NO_NUL)
     ] = None,
-) -> TaskAccepted:
+) -> Response:
     """Enqueue one task. A repeated idempotency key returns the first task."""
-    handle = app.submit(to_new_task(app, body, idempotency_key))
-    return TaskAccepted.of(handle)
+    handle = await app.asubmit(to_new_task(app, body, idempotency_key))
+    return _accepted(TaskAccepted.of(handle))
 
 
 @router.post(
@@ -64,10 +64,23 @@ def submit(
     response_model=BatchAccepted,
     dependencies=[Depends(require("enqueue"))],
 )
-def submit_batch(body: BatchIn, app: App) -> BatchAccepted:
+async def submit_batch(body: BatchIn, app: App) -> Response:
     """Enqueue up to 1,000 tasks in one transaction: all of them or none."""
-    handles = app.enqueue_many([to_new_task(app, t) for t in body.tasks])
-    return BatchAccepted(tasks=[TaskAccepted.of(h) for h in handles])
+    news = [to_new_task(app, t) for t in body.tasks]
+    handles = await app.astore.run(app.submit_many, news)
+    return _accepted(BatchAccepted(tasks=[TaskAccepted.of(h) for h in handles]))
+
+
+def _accepted(body: TaskAccepted | BatchAccepted) -> Response:
+    """The 202 of an enqueue, serialised by the model itself.
+
+    The enqueue routes are the API's hot path: the store's work runs on the store's own
+    threads rather than FastAPI's thread pool (a hop through anyio per request), and the
+    answer, built from values the store returned, skips FastAPI's validation of the
+    response against its model (`response_model` still documents it). Together that was
+    a third of the server's CPU per single enqueue.
+    """
+    return Response(body.model_dump_json(), status_code=202, media_type="application/json")
 
 
 @router.get("", response_model=TaskPage, dependencies=[Depends(require("read"))])
