@@ -79,9 +79,14 @@ class InFlight:
 
 @dataclass(slots=True)
 class Pace:
-    """Tasks started per second, measured over windows of `window` seconds."""
+    """Tasks started per second, measured over windows of `window` seconds, or sooner
+    once `enough` tasks have started and `shortest` has passed: a worker that starts
+    with a backlog of short tasks reaches its claiming pace in milliseconds, not after a
+    whole window of claims the size of its free slots."""
 
     window: float = 0.05
+    enough: int = 50
+    shortest: float = 0.005
     rate: float = 0.0
     started: int = 0
     _since: float = field(default_factory=time.monotonic)
@@ -91,7 +96,9 @@ class Pace:
         """How many tasks to claim beyond the free slots: `AHEAD_SECONDS` of work."""
         now = time.monotonic()
         elapsed = now - self._since
-        if elapsed >= self.window:
+        if elapsed >= self.window or (
+            elapsed >= self.shortest and self.started - self._counted >= self.enough
+        ):
             self.rate = (self.started - self._counted) / elapsed
             self._since, self._counted = now, self.started
         return min(limit, int(self.rate * AHEAD_SECONDS))
