@@ -287,7 +287,7 @@ class SQLiteStore:
             chosen = sorted(heads)[:limit]
             if not chosen:
                 return []
-            claimed: builtins.list[Claimed] = []
+            leased: builtins.list[tuple[builtins.list[str], builtins.list[Any]]] = []
             for queue, seqs in _by_queue(chosen).items():
                 lease = buckets[queue].settings.lease_seconds
                 params = {
@@ -300,9 +300,10 @@ class SQLiteStore:
                 cursor.row_factory = None
                 rows = cursor.execute(Q["claim"], params).fetchall()
                 if rows:
-                    columns = [d[0] for d in cursor.description]
-                    claimed += claimed_from_rows(columns, rows)
+                    leased.append(([d[0] for d in cursor.description], rows))
             self._spend(conn, buckets, [queue for _, _, queue in chosen], clock)
+        # Built after the commit: the next writer (a completion) need not wait for it.
+        claimed = [c for columns, rows in leased for c in claimed_from_rows(columns, rows)]
         claimed.sort(key=lambda c: (c.task.priority, c.task.seq))
         return claimed
 
