@@ -21,7 +21,7 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill"
 EXECUTING = {"execute", "executemany", "executescript", "_execute", "_count", "run_sql"}
 
 REVIEWED: dict[tuple[str, str], str] = {
-    ("store/sqlite/store.py", "SQLiteStore._conn"): (
+    ("store/sqlite/store.py", "SQLiteStore._open"): (
         "PRAGMA synchronous takes no parameter; the value is one of SYNCHRONOUS, checked "
         "by parse_sqlite_url before a connection opens"
     ),
