@@ -99,80 +99,32 @@ def _retry_policy(
     return policy
 
 
-def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
-    status = _STATUS.get(row["status"]) or Status(row["status"])
-    run_at = _time(row["run_at"])
-    assert run_at is not None
-    if status is Status.QUEUED and run_at > now:
-        status = Status.SCHEDULED
-    priority = row["priority"]
-    max_attempts = row["max_attempts"]
-    errors = row["errors"]
-    values = (
-        str(row["id"]),
-        row["name"],
-        row["queue"],
-        status,
-        _PRIORITY.get(priority) or Priority(priority),
-        _column_json(row["args"]),
-        _column_json(row["kwargs"]),
-        row["attempts"],
-        max_attempts,
-        _retry_policy(max_attempts, row["min_backoff"], row["max_backoff"], row["max_doublings"]),
-        row["timeout"],
-        None if row["result"] is None else _column_json(row["result"]),
-        (None if errors is None else _column_json(errors)) or [],
-        _time(row["created_at"]),
-        run_at,
-        _time(row["started_at"]),
-        _time(row["finished_at"]),
-        row["idempotency_key"],
-        row["worker_id"],
-        _time(row["lease_expires_at"]),
-        row["seq"],
-        row.get("group_key"),
-        row.get("concurrency_key"),
-        row.get("workflow_id"),
-    )
-    return _build_task(values)
-
-
-CLAIMED_COLUMNS = (
+TASK_COLUMNS = (
     "id", "name", "queue", "priority", "args", "kwargs", "attempts", "max_attempts",
     "min_backoff", "max_backoff", "max_doublings", "timeout", "result", "errors",
     "created_at", "run_at", "started_at", "finished_at", "idempotency_key", "worker_id",
-    "lease_expires_at", "seq", "group_key", "concurrency_key", "workflow_id", "lease_token",
+    "lease_expires_at", "seq", "group_key", "concurrency_key", "workflow_id",
 )  # fmt: skip
-"""What a claimed task is built from, in the order `claimed_from_rows` unpacks it."""
-_PICKERS: dict[tuple[str, ...], Callable[[Sequence[Any]], tuple[Any, ...]]] = {}
+"""A task's columns besides its status, in the order `_task` unpacks them."""
+CLAIMED_COLUMNS = (*TASK_COLUMNS, "lease_token")
+"""What a claimed task is built from (`claimed_from_rows`)."""
+_task_values = itemgetter(*TASK_COLUMNS)
 
 
-def claimed_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Claimed]:
-    """Leased rows, as plain tuples with these column names, as running tasks.
-
-    A claim turns every row it leases into a task, and building a dict per row cost as
-    much as the rest of the conversion: one `itemgetter` per column layout puts each
-    tuple in `CLAIMED_COLUMNS` order instead. A claimed row is running: its status
-    column is not read (nor a clock, which only tells a scheduled task from a queued one).
-    """
-    key = tuple(columns)
-    pick = _PICKERS.get(key)
-    if pick is None:
-        pick = _PICKERS[key] = itemgetter(*(key.index(name) for name in CLAIMED_COLUMNS))
-    out: list[Claimed] = []
-    for row in rows:
+def _task(status: Status, values: Sequence[Any]) -> Task:
+    """A task from its status and its other columns' stored values, in `TASK_COLUMNS` order."""
+    (
+        task_id, name, queue, priority, args, kwargs, attempts, max_attempts,
+        min_backoff, max_backoff, max_doublings, timeout, result, errors,
+        created_at, run_at, started_at, finished_at, idempotency_key, worker_id,
+        lease_expires_at, seq, group_key, concurrency_key, workflow_id,
+    ) = values  # fmt: skip
+    return _build_task(
         (
-            task_id, name, queue, priority, args, kwargs, attempts, max_attempts,
-            min_backoff, max_backoff, max_doublings, timeout, result, errors,
-            created_at, run_at, started_at, finished_at, idempotency_key, worker_id,
-            lease_expires_at, seq, group_key, concurrency_key, workflow_id, lease_token,
-        ) = pick(row)  # fmt: skip
-        task_id = str(task_id)
-        values = (
-            task_id,
+            str(task_id),
             name,
             queue,
-            Status.RUNNING,
+            status,
             _PRIORITY.get(priority) or Priority(priority),
             _column_json(args),
             _column_json(kwargs),
@@ -194,8 +146,42 @@ def claimed_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
             concurrency_key,
             workflow_id,
         )
-        task = _build_task(values)
-        out.append(Claimed(task, Lease(task_id, lease_token)))
+    )
+
+
+def task_from_row(row: Mapping[str, Any], now: datetime) -> Task:
+    """A task from a row read as a mapping; a queued task not yet due is scheduled."""
+    status = _STATUS.get(row["status"]) or Status(row["status"])
+    if status is Status.QUEUED:
+        run_at = _time(row["run_at"])
+        assert run_at is not None
+        if run_at > now:
+            status = Status.SCHEDULED
+    return _task(status, _task_values(row))
+
+
+_PICKERS: dict[tuple[str, ...], tuple[Callable[[Sequence[Any]], tuple[Any, ...]], int]] = {}
+
+
+def claimed_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Claimed]:
+    """Leased rows, as plain tuples with these column names, as running tasks.
+
+    A claim turns every row it leases into a task, and building a dict per row cost as
+    much as the rest of the conversion: one `itemgetter` per column layout puts each
+    tuple in `TASK_COLUMNS` order instead. A claimed row is running: its status column
+    is not read (nor a clock, which only tells a scheduled task from a queued one).
+    """
+    key = tuple(columns)
+    picked = _PICKERS.get(key)
+    if picked is None:
+        positions = (key.index(name) for name in TASK_COLUMNS)
+        picked = _PICKERS[key] = (itemgetter(*positions), key.index("lease_token"))
+    pick, token_at = picked
+    running = Status.RUNNING
+    out: list[Claimed] = []
+    for row in rows:
+        task = _task(running, pick(row))
+        out.append(Claimed(task, Lease(task.id, row[token_at])))
     return out
 
 
