@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from conveyor.batches import BatchHandle, ProgressCallback, enqueue_batch
 from conveyor.core import payload
@@ -35,7 +35,6 @@ from conveyor.core.task import (
 from conveyor.core.workers import WorkerInfo
 from conveyor.core.workflow import WorkflowView
 from conveyor.errors import ConfigurationError, InvalidTransition, TaskNotFound
-from conveyor.queue_yaml import QueueChange, load_queue_document, updated_settings
 from conveyor.schedules import CronRule, schedule_of
 from conveyor.settings import resolve_push_allow, resolve_url
 from conveyor.store import open_store
@@ -50,6 +49,9 @@ from conveyor.tasks import (
     TaskHandle,
     TaskOptions,
 )
+
+if TYPE_CHECKING:
+    from conveyor.queue_yaml import QueueChange
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -521,6 +523,8 @@ class Conveyor:
         Each queue named gets the settings the file gives; the rest keep their values.
         The file's `cron:` schedules are stored too, replacing those of the same names.
         """
+        from conveyor.queue_yaml import load_queue_document  # YAML: only when a file is read
+
         document = load_queue_document(path)
         return self.apply_queue_changes(document.queues, document.schedules)
 
@@ -529,6 +533,8 @@ class Conveyor:
     ) -> list[QueueSettings]:
         """Apply a queue file's changes: all are checked before the first is stored; then
         its schedules (checked when the file was read)."""
+        from conveyor.queue_yaml import updated_settings
+
         updated = updated_settings(changes, self.store.get_queue)
         self.check_push_targets(changes)
         for settings in updated:

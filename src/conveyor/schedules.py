@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from conveyor.core.cron import Every, FireRule, Schedule, ScheduleSpec
 from conveyor.core.task import NewTask
 from conveyor.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 __all__ = ["CronRule", "schedule_of", "zone"]
 
@@ -27,6 +29,14 @@ def zone(name: str) -> ZoneInfo:
         raise ConfigurationError(
             f"unknown timezone {name!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
         ) from None
+
+
+def _croniter() -> type[croniter]:
+    # Imported on first use: croniter with dateutil takes a tenth of a worker's start-up,
+    # and most processes never read a cron expression.
+    from croniter import croniter
+
+    return croniter
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,7 @@ class CronRule:
 
     def __post_init__(self) -> None:
         zone(self.timezone)
-        if not croniter.is_valid(self.expression):
+        if not _croniter().is_valid(self.expression):
             raise ConfigurationError(
                 f"invalid cron expression {self.expression!r}; "
                 "expected five fields like '*/5 * * * *'"
@@ -52,13 +62,13 @@ class CronRule:
 
     def next_after(self, after: datetime) -> datetime:
         start = after.astimezone(zone(self.timezone))
-        fire: datetime = croniter(self.expression, start).get_next(datetime)
+        fire: datetime = _croniter()(self.expression, start).get_next(datetime)
         return fire
 
     def latest_at_or_before(self, at: datetime) -> datetime:
         # get_prev is strictly before its start; a microsecond later includes `at` itself.
         start = at.astimezone(zone(self.timezone)) + timedelta(microseconds=1)
-        fire: datetime = croniter(self.expression, start).get_prev(datetime)
+        fire: datetime = _croniter()(self.expression, start).get_prev(datetime)
         return fire
 
     def describe(self) -> str:

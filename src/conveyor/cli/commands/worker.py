@@ -15,7 +15,6 @@ from conveyor.cli import logs
 from conveyor.cli.commands.options import with_log_options
 from conveyor.cli.loading import load_app
 from conveyor.cli.options import push_allow_option, url_option
-from conveyor.cli.render import console
 from conveyor.errors import StoreUnavailable
 from conveyor.settings import resolve_push_allow, resolve_url
 from conveyor.worker.config import WorkerConfig
@@ -154,6 +153,7 @@ def dev(
     scheduler."""
     logs.setup(log_level, log_format)
     from conveyor.api.auth import Tokens
+    from conveyor.cli.render import console
     from conveyor.cli.serving import check_exposure, serve
     from conveyor.push.dispatcher import Dispatcher
 
