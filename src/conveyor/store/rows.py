@@ -61,10 +61,11 @@ def _column_json(value: Any) -> Any:
     return _json(value)
 
 
-_last_time: list[tuple[float, datetime]] = [(0.0, _fromtimestamp(0.0, UTC))]
-"""The last epoch seconds `_time` converted, with the datetime, as one pair (so threads
-swap it whole): the rows of one claim share their start and lease expiry, those of one
-bulk enqueue their creation time."""
+_TIMES: dict[float, datetime] = {}
+"""Epoch seconds `_time` converted lately: the rows of one claim share their start and
+lease expiry, those of one bulk enqueue their creation time, so a claim converts a
+handful of distinct times, not four per row."""
+_TIMES_MAX = 64
 
 
 def _time(value: Any) -> datetime | None:
@@ -72,11 +73,11 @@ def _time(value: Any) -> datetime | None:
     if value is None:
         return None
     if value.__class__ is float:
-        seconds, converted = _last_time[0]
-        if value == seconds:
-            return converted
-        converted = _fromtimestamp(value, UTC)
-        _last_time[0] = (value, converted)
+        converted = _TIMES.get(value)
+        if converted is None:
+            if len(_TIMES) >= _TIMES_MAX:
+                _TIMES.clear()
+            converted = _TIMES[value] = _fromtimestamp(value, UTC)
         return converted
     return to_datetime(value)
 
