@@ -102,6 +102,17 @@ def test_tasks_take_their_queues_defaults_and_their_own_policy_wins_whole(
     assert all(t is not None and t.priority is Priority.HIGH for t in tasks[3:])
 
 
+def test_tasks_enqueued_into_one_queue_alone_take_its_defaults(store: Store) -> None:
+    store.set_queue(QueueSettings("tuned", priority=Priority.LOW, max_attempts=9))
+
+    alone = store.get(store.enqueue([new_task(queue="tuned")])[0].id)
+    elsewhere = store.get(store.enqueue([new_task(queue="other")])[0].id)
+
+    assert alone is not None and elsewhere is not None
+    assert (alone.priority, alone.retry) == (Priority.LOW, replace(RetryPolicy(), max_attempts=9))
+    assert (elsewhere.priority, elsewhere.retry) == (Priority.NORMAL, RetryPolicy())
+
+
 @pytest.mark.parametrize("size", [1, BULK], ids=["one", "bulk"])
 def test_receipts_show_status_and_creation_time_as_stored(store: Store, size: int) -> None:
     run_at = datetime(2031, 5, 17, 8, 30, tzinfo=UTC)

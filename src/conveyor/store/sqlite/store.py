@@ -243,10 +243,12 @@ class SQLiteStore:
             return []
         now = time.time()
         graph = workflows.plan(tasks)
-        queues = json.dumps(list({new.queue for new in tasks}))
-        defaults = enqueue_rows.queue_defaults(
-            conn.execute(Q["queue_defaults"], {"queues": queues})
-        )
+        queues = list({new.queue for new in tasks})
+        if len(queues) == 1:
+            found = conn.execute(Q["queue_defaults_one"], {"queue": queues[0]})
+        else:
+            found = conn.execute(Q["queue_defaults"], {"queues": json.dumps(queues)})
+        defaults = enqueue_rows.queue_defaults(found)
         values = enqueue_rows.rows(tasks, graph, defaults, now, lambda new: _run_at(new, now))
         inserted = _insert_rows(conn, values)
         due = [row[RUN_AT] <= now for row in values]
