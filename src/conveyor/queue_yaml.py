@@ -16,6 +16,7 @@
     - name: hooks
       target: https://svc.example.com/tasks/{type}   # a URL: push delivery
       secret: s3cret             # signs the requests (Conveyor-Signature)
+      secret_fields: [api_key]   # payload keys shown as "***" to readers and in logs
 
 The file is read with PyYAML's node API so that every problem names its file, line and
 key (`queue.yaml:7: rate: '5/x' must look like 5/s, 30/m, 100/h or 1/d`). All problems
@@ -62,7 +63,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from conveyor.core.cron import Misfire, ScheduleSpec
 from conveyor.core.limits import parse_duration, parse_rate
-from conveyor.core.queue import QueueSettings, coerce
+from conveyor.core.queue import MAX_SECRET_FIELDS, QueueSettings, coerce
 from conveyor.core.target import Target
 from conveyor.core.task import Priority
 from conveyor.errors import ConfigurationError
@@ -99,6 +100,7 @@ CONVEYOR_KEYS = (
     "failed_retention",
     "secret",
     "previous_secret",
+    "secret_fields",
 )
 """Conveyor's own keys of a queue entry, named as the settings they set."""
 
@@ -441,7 +443,11 @@ class _Reader:
             )
             return
         origins[name] = (line, spelled)
-        value = self.scalar(spelled, key_node, node)
+        value = (
+            self.key_list(spelled, key_node, node)
+            if spelled == "secret_fields"
+            else self.scalar(spelled, key_node, node)
+        )
         if value is _MISSING:
             return
         bare = spelled.rpartition(".")[2]
@@ -550,6 +556,16 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.problem(key_node, spelled, f"cannot be read: {exc}")
             return _MISSING
+
+    def key_list(self, spelled: str, key_node: Node, node: Node) -> Any:
+        """A list of payload keys (`[password, card]`), None for null, or _MISSING after
+        reporting why it is neither."""
+        if _is_null(node):
+            return None
+        if not isinstance(node, SequenceNode):
+            self.problem(key_node, spelled, "must be a list of payload keys such as [password]")
+            return _MISSING
+        return self.loader.construct_object(node, deep=True)
 
     def unknown(self, key_node: Node, key: str, known: Sequence[str]) -> None:
         bare = key.rpartition(".")[2]
@@ -681,6 +697,17 @@ def _secret(value: Any, text: str) -> Any:
     return value
 
 
+def _payload_keys(value: Any, text: str) -> Any:
+    if value is None:
+        return None
+    bad = [key for key in value if not isinstance(key, str) or not 1 <= len(key) <= 200]
+    if bad:
+        raise _Invalid(f"entry {bad[0]!r} must be a payload key of 1 to 200 characters")
+    if len(value) > MAX_SECRET_FIELDS:
+        raise _Invalid(f"names {len(value)} keys; at most {MAX_SECRET_FIELDS}")
+    return tuple(value)
+
+
 PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "rate": _rate,
     "bucket_size": _whole(1),
@@ -699,6 +726,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "failed_retention": _duration(allow_zero=False),
     "secret": _secret,
     "previous_secret": _secret,
+    "secret_fields": _payload_keys,
 }
 """A parser per key as the file spells it: (value, its text) → the setting's value."""
 

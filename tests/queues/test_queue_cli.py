@@ -121,6 +121,23 @@ def test_set_keeps_what_it_does_not_name_and_clear_restores_defaults(
     assert re.search(r"rate\s*│\s*50/s\s*│\s*\(default\)", output)
 
 
+def test_secret_fields_are_set_as_a_whole_shown_and_cleared(run: Run, app: Conveyor) -> None:
+    app.queue("pay", secret_fields=["token"])
+
+    output = ok(run("queues", "set", "pay", "--secret-field", "card", "--secret-field", "pin"))
+    assert app.queue_settings("pay").secret_fields == ("card", "pin")
+    assert re.search(r"secret_fields\s*│\s*token\s*│\s*card, pin", output)
+    assert rows(ok(run("queues", "show", "pay")))["secret_fields"][1] == "card, pin"
+
+    refused = run("queues", "set", "pay", "--secret-field", "")
+    assert refused.exit_code == 1
+    assert "secret_fields entry '' must be a payload key of 1 to 200" in refused.output
+    assert app.queue_settings("pay").secret_fields == ("card", "pin")
+
+    ok(run("queues", "set", "pay", "--clear", "secret_fields"))
+    assert app.queue_settings("pay").secret_fields == ()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

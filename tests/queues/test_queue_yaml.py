@@ -173,6 +173,16 @@ def test_conveyors_own_keys_sit_beside_app_engines(app: Conveyor, tmp_path: Path
     )
 
 
+def test_secret_fields_are_a_list_of_payload_keys_and_null_clears_them(
+    app: Conveyor, tmp_path: Path
+) -> None:
+    app.apply_queue_file(write(tmp_path, "queue:\n- name: pay\n  secret_fields: [card, pin]\n"))
+    assert app.queue_settings("pay").secret_fields == ("card", "pin")
+
+    app.apply_queue_file(write(tmp_path, "queue:\n- name: pay\n  secret_fields: null\n"))
+    assert app.queue_settings("pay").secret_fields == ()
+
+
 def test_app_engine_keys_with_no_meaning_here_are_accepted_and_change_nothing(
     app: Conveyor, tmp_path: Path
 ) -> None:
@@ -446,6 +456,16 @@ def test_an_empty_queue_list_is_valid_and_changes_nothing(app: Conveyor, tmp_pat
             "queue:\n- name: q\n  rate: 1/s\n bucket_size: 3\n",
             "queue.yaml:4: not valid YAML",
             id="yaml-syntax",
+        ),
+        pytest.param(
+            "queue:\n- name: q\n  secret_fields: card\n",
+            "queue.yaml:3: secret_fields: must be a list of payload keys such as [password]",
+            id="secret-fields-not-a-list",
+        ),
+        pytest.param(
+            "queue:\n- name: q\n  secret_fields: [card, 7]\n",
+            "queue.yaml:3: secret_fields: entry 7 must be a payload key of 1 to 200 characters",
+            id="secret-fields-entry-not-a-key",
         ),
         pytest.param("", "queue.yaml: the file is empty", id="empty-file"),
         pytest.param(

@@ -245,6 +245,7 @@ UNSET = {
     "target": "none: workers run this queue's tasks",
     "secret": "none: push requests are not signed",
     "previous_secret": "none",
+    "secret_fields": "none: payloads are shown in full",
 }
 """What a setting left unset means, as `queues show` says it."""
 
@@ -263,6 +264,8 @@ def setting_text(name: str, value: object) -> str:
         return "yes" if value else "no"
     if name in SECRETS:
         return "set"
+    if name == "secret_fields" and isinstance(value, tuple):
+        return ", ".join(value)
     if isinstance(value, Target):
         headers = f", headers {', '.join(value.headers)}" if value.headers else ""
         return f"{value.method} {value.url} (deadline {duration_text(value.deadline)}{headers})"

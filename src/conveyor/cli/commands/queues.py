@@ -121,6 +121,13 @@ def queues_show(name: str, url: str | None) -> None:
     help="Sign with NEW, and with the current secret too until --clear previous_secret.",
 )
 @click.option(
+    "--secret-field",
+    "secret_fields",
+    multiple=True,
+    metavar="KEY",
+    help="Payload key shown as *** to readers and in logs (repeatable; replaces the list).",
+)
+@click.option(
     "--clear",
     "cleared",
     multiple=True,
@@ -135,7 +142,8 @@ def queues_set(
     """Change settings of queue NAME; settings not named keep their values."""
     app = client(url, push_allow)
     before = app.queue_settings(name)
-    changes = {key: value for key, value in given.items() if value is not None}
+    # `multiple` options give () when absent: not given, not "set to nothing".
+    changes = {key: value for key, value in given.items() if value not in (None, ())}
     _target_changes(changes, before)
     both = sorted(set(changes) & set(cleared))
     if both:
