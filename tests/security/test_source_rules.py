@@ -22,8 +22,8 @@ EXECUTING = {"execute", "executemany", "executescript", "_execute", "_count", "r
 
 REVIEWED: dict[tuple[str, str], str] = {
     ("store/sqlite/store.py", "SQLiteStore._open"): (
-        "PRAGMA synchronous takes no parameter; the value is one of SYNCHRONOUS, checked "
-        "by parse_sqlite_url before a connection opens"
+        "PRAGMA takes no parameter: synchronous is one of SYNCHRONOUS, checked by "
+        "parse_sqlite_url before a connection opens; journal_size_limit an int constant"
     ),
     ("store/sqlite/store.py", "SQLiteStore.list"): (
         "the WHERE clause comes from store/listing.py: fixed fragments joined by AND, every "

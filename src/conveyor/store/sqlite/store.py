@@ -62,6 +62,10 @@ from conveyor.store.workers import worker_from_row, worker_params
 Q = load_queries("conveyor.store.sqlite")
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 POLL_SECONDS = 0.004
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""Bytes the write-ahead log file keeps once a checkpoint has emptied it. SQLite reuses
+the file rather than shrinking it, so without a limit one burst (a million-task enqueue)
+would hold its disk space for good."""
 
 
 def parse_sqlite_url(url: str) -> tuple[str, str]:
@@ -143,6 +147,7 @@ class SQLiteStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA journal_size_limit={int(WAL_SIZE_LIMIT)}")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite file {self.path!r}: {exc}") from exc
