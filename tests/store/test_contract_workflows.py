@@ -104,6 +104,69 @@ def test_a_parent_failing_for_good_cancels_its_descendants_naming_it(store: Stor
     assert store.claim(["wf"], 10, WORKER, LEASE_SECONDS) == []
 
 
+def test_replaying_a_failed_parent_revives_what_it_cancelled_and_the_chain_runs_on(
+    store: Store,
+) -> None:
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0, args=[10]), node("c", 1)])]
+    assert fail_next(store) == "a"
+    assert statuses(store, ids) == [Status.FAILED, Status.CANCELLED, Status.CANCELLED]
+
+    assert store.replay([ids[0]]) == [ids[0]]
+
+    assert statuses(store, ids) == [Status.QUEUED, Status.WAITING, Status.WAITING]
+    b = store.get(ids[1])
+    assert b is not None and b.finished_at is None and b.errors == []
+    assert run_next(store, "a-done") == "a"
+    b = store.get(ids[1])
+    assert b is not None and b.args == ["a-done", 10]
+    assert run_next(store, "b-done") == "b"
+    assert run_next(store) == "c"
+    assert statuses(store, ids) == [Status.COMPLETED] * 3
+
+
+def test_a_revived_callback_waits_for_every_parent_not_yet_completed(store: Store) -> None:
+    members = [node(f"m{i}") for i in range(3)]
+    callback = node("cb", 0, 1, 2, pass_results=PassResults.ALL)
+    ids = [e.id for e in store.enqueue([*members, callback])]
+    claims = {c.task.name: c for c in store.claim(["wf"], 3, WORKER, LEASE_SECONDS)}
+    store.complete([Completion(claims["m0"].lease, 0)])
+    store.fail([Failure(claims["m1"].lease, AttemptError(attempt=1, error="x"), None)])
+    assert statuses(store, [ids[3]]) == [Status.CANCELLED]
+    store.complete([Completion(claims["m2"].lease, 2)])  # counted while cancelled
+
+    store.replay([ids[1]])
+
+    assert statuses(store, [ids[3]]) == [Status.WAITING]
+    assert run_next(store, 1) == "m1"
+    cb = store.get(ids[3])
+    assert cb is not None and cb.status is Status.QUEUED and cb.args == [[0, 1, 2]]
+
+
+def test_a_dependent_stays_cancelled_while_another_parent_has_failed(store: Store) -> None:
+    ids = [e.id for e in store.enqueue([node("p"), node("q"), node("cb", 0, 1)])]
+    claims = {c.task.name: c for c in store.claim(["wf"], 2, WORKER, LEASE_SECONDS)}
+    store.fail([Failure(claims["p"].lease, AttemptError(attempt=1, error="x"), None)])
+    store.fail([Failure(claims["q"].lease, AttemptError(attempt=1, error="y"), None)])
+
+    store.replay([ids[1]])
+    assert statuses(store, [ids[2]]) == [Status.CANCELLED]
+
+    store.replay([ids[0]])  # now neither parent has failed: the callback waits for both
+    assert statuses(store, [ids[2]]) == [Status.WAITING]
+    assert sorted([run_next(store, 1), run_next(store, 2)]) == ["p", "q"]
+    assert statuses(store, [ids[2]]) == [Status.QUEUED]
+
+
+def test_a_dependent_cancelled_by_hand_is_not_revived(store: Store) -> None:
+    ids = [e.id for e in store.enqueue([node("a"), node("b", 0)])]
+    assert store.cancel([ids[1]]) == [ids[1]]
+    assert fail_next(store) == "a"
+
+    store.replay([ids[0]])
+
+    assert statuses(store, ids) == [Status.QUEUED, Status.CANCELLED]
+
+
 def test_a_retried_parent_does_not_release_its_child(store: Store) -> None:
     ids = [e.id for e in store.enqueue([node("a"), node("b", 0)])]
     [claimed] = store.claim(["wf"], 1, WORKER, LEASE_SECONDS)

@@ -9,7 +9,9 @@ edge's `settled` flag flips in the same transaction):
   child's count; at zero the child is queued, its parents' results put in front of its
   arguments as it asked (`pass_results`);
 - a parent that failed for good, was cancelled or was deleted cancels the child, with an
-  error naming that parent, and the child's own dependents are settled in turn.
+  error naming that parent, and the child's own dependents are settled in turn;
+- replaying a failed parent `revive`s the dependents it cancelled, in the same
+  transaction: they wait again for every parent whose edge is not counted.
 
 Backends run `settle` right after an outcome (SQLite in the outcome's transaction,
 PostgreSQL in a transaction of its own) and the reaper runs `settle_stragglers`, which
@@ -143,6 +145,22 @@ def settle(run: Run, parent_ids: Sequence[str], now: float | None) -> list[str]:
                 ready.append(child_id)
         due.extend(_promote(run, ready, now))
     return due
+
+
+def revive(run: Run, parent_ids: Sequence[str]) -> None:
+    """Replayed parents give back the dependents their failure cancelled, and those give
+    back theirs: each waits again for its parents that have not completed. A dependent
+    that another parent's failure (or a delete) would cancel again stays cancelled, and
+    one cancelled by hand is never revived (its last error is not a parent's notice)."""
+    pending = list(dict.fromkeys(parent_ids))
+    while pending:
+        children = run("cancelled_children", {"ids": pending})
+        pending = []
+        for child in children:
+            run("lock_edges", {"id": child["id"]})
+            run("unsettle_edges", {"id": child["id"]})
+            revived = run("revive_dependent", {"id": child["id"]})
+            pending.extend(row["id"] for row in revived if row["has_dependents"])
 
 
 def settle_stragglers(run: Run, now: float | None) -> list[str]:

@@ -437,7 +437,7 @@ SET status = 'queued',
     worker_id = NULL
 FROM target
 WHERE t.seq = target.seq
-RETURNING t.id, t.seq, t.queue, true AS due;
+RETURNING t.id, t.seq, t.queue, t.has_dependents, true AS due;
 
 -- name: purge
 -- Delete dead letters.
@@ -693,6 +693,48 @@ SET status = 'cancelled', finished_at = clock.now,
 FROM clock
 WHERE t.id = %(id)s AND t.status = 'waiting'
 RETURNING t.id, t.has_dependents;
+
+-- name: cancelled_children
+-- Dependents of these tasks that a parent's outcome cancelled (their last error is that
+-- notice) and none of whose parents is failed, cancelled or deleted now.
+SELECT DISTINCT c.id, c.seq
+FROM conveyor_dependencies d
+JOIN conveyor_tasks c ON c.id = d.child_id
+WHERE d.parent_id = ANY(%(ids)s::text[])
+  AND c.status = 'cancelled'
+  AND (c.errors -> -1 ->> 'error') LIKE 'cancelled: parent task %%'
+  AND NOT EXISTS (
+      SELECT 1 FROM conveyor_dependencies o
+      LEFT JOIN conveyor_tasks p ON p.id = o.parent_id
+      WHERE o.child_id = c.id AND (p.id IS NULL OR p.status IN ('failed', 'cancelled')))
+ORDER BY c.seq;
+
+-- name: lock_edges
+-- Lock the edges into a task, in settling's key order: a parent being settled meanwhile
+-- is either counted before this revival reads the edges or after it, never lost between.
+SELECT parent_id FROM conveyor_dependencies
+WHERE child_id = %(id)s
+ORDER BY parent_id, child_id
+FOR UPDATE;
+
+-- name: unsettle_edges
+-- The edges into a task from parents that have not completed count again.
+UPDATE conveyor_dependencies d SET settled = false
+WHERE d.child_id = %(id)s AND d.settled
+  AND EXISTS (
+      SELECT 1 FROM conveyor_tasks p WHERE p.id = d.parent_id AND p.status <> 'completed')
+RETURNING d.parent_id;
+
+-- name: revive_dependent
+-- A cancelled dependent back to waiting for its uncounted parents, the cancellation
+-- notice dropped (the cancellation is undone).
+UPDATE conveyor_tasks
+SET status = 'waiting', finished_at = NULL, errors = errors - (-1),
+    waiting_on = (
+        SELECT count(*) FROM conveyor_dependencies
+        WHERE child_id = %(id)s AND NOT settled)
+WHERE id = %(id)s AND status = 'cancelled'
+RETURNING id, has_dependents;
 
 -- name: count_parents
 -- Count parents' outcomes against a waiting task.

@@ -290,7 +290,7 @@ class PostgresStore:
         now: float | None = None,
     ) -> builtins.list[str]:
         params = {"ids": _id_list(task_ids), "queue": queue, "now": now}
-        rows = self._db.run(lambda conn: _update_and_notify(conn, Q["replay"], params))
+        rows = self._db.run(lambda conn: _replay(conn, params), transaction=True)
         return [row["id"] for row in sorted(rows, key=lambda r: int(r["seq"]))]
 
     def purge(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> int:
@@ -437,10 +437,24 @@ def _update_and_notify(conn: Conn, query: str, params: dict[str, Any]) -> list[R
     return rows
 
 
-def _settle(conn: Conn, parents: list[str], now: float | None, sweep: bool) -> None:
+def _replay(conn: Conn, params: dict[str, Any]) -> list[Row]:
+    """Dead letters back to queued, with the dependents they cancelled waiting again."""
+    rows = _update_and_notify(conn, Q["replay"], params)
+    workflows.revive(_runner(conn), [row["id"] for row in rows if row["has_dependents"]])
+    return rows
+
+
+def _runner(conn: Conn) -> workflows.Run:
+    """Named queries on `conn`, inside its open transaction."""
+
     def run(name: str, params: dict[str, Any]) -> list[Row]:
         return conn.execute(Q[name], params).fetchall()
 
+    return run
+
+
+def _settle(conn: Conn, parents: list[str], now: float | None, sweep: bool) -> None:
+    run = _runner(conn)
     due = workflows.settle(run, parents, now)
     if sweep:
         due += workflows.settle_stragglers(run, now)

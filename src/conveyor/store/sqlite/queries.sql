@@ -219,7 +219,7 @@ SET status = 'queued', attempts = 0, run_at = :now, finished_at = NULL, started_
 WHERE status = 'failed'
   AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
   AND (:queue IS NULL OR queue = :queue)
-RETURNING id;
+RETURNING id, has_dependents;
 
 -- name: purge
 -- Delete dead letters.
@@ -380,6 +380,43 @@ SET status = 'cancelled', finished_at = :now,
         'at', strftime('%Y-%m-%dT%H:%M:%fZ', :now, 'unixepoch'),
         'worker_id', ''))
 WHERE id = :id AND status = 'waiting'
+RETURNING id, has_dependents;
+
+-- name: cancelled_children
+-- Dependents of these tasks that a parent's outcome cancelled (their last error is that
+-- notice) and none of whose parents is failed, cancelled or deleted now.
+SELECT DISTINCT c.id, c.seq
+FROM conveyor_dependencies AS d
+JOIN conveyor_tasks AS c ON c.id = d.child_id
+WHERE d.parent_id IN (SELECT value FROM json_each(:ids))
+  AND c.status = 'cancelled'
+  AND json_extract(c.errors, '$[#-1].error') LIKE 'cancelled: parent task %'
+  AND NOT EXISTS (
+      SELECT 1 FROM conveyor_dependencies AS o
+      LEFT JOIN conveyor_tasks AS p ON p.id = o.parent_id
+      WHERE o.child_id = c.id AND (p.id IS NULL OR p.status IN ('failed', 'cancelled')))
+ORDER BY c.seq;
+
+-- name: lock_edges
+-- The edges into a task (SQLite's write lock already keeps settling out meanwhile).
+SELECT parent_id FROM conveyor_dependencies WHERE child_id = :id;
+
+-- name: unsettle_edges
+-- The edges into a task from parents that have not completed count again.
+UPDATE conveyor_dependencies SET settled = 0
+WHERE child_id = :id AND settled = 1
+  AND EXISTS (
+      SELECT 1 FROM conveyor_tasks AS p
+      WHERE p.id = conveyor_dependencies.parent_id AND p.status <> 'completed')
+RETURNING parent_id;
+
+-- name: revive_dependent
+-- A cancelled dependent back to waiting for its uncounted parents, the cancellation
+-- notice dropped (the cancellation is undone).
+UPDATE conveyor_tasks
+SET status = 'waiting', finished_at = NULL, errors = json_remove(errors, '$[#-1]'),
+    waiting_on = (SELECT count(*) FROM conveyor_dependencies WHERE child_id = :id AND settled = 0)
+WHERE id = :id AND status = 'cancelled'
 RETURNING id, has_dependents;
 
 -- name: count_parents

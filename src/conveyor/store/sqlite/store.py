@@ -532,7 +532,9 @@ class SQLiteStore:
             "now": self._clock(now),
         }
         with self._write() as conn:
-            return [r["id"] for r in conn.execute(Q["replay"], params).fetchall()]
+            rows = conn.execute(Q["replay"], params).fetchall()
+            workflows.revive(_runner(conn), [r["id"] for r in rows if r["has_dependents"]])
+            return [r["id"] for r in rows]
 
     def purge(self, task_ids: Sequence[str] | None = None, queue: str | None = None) -> int:
         params = {"ids": None if task_ids is None else json.dumps(list(task_ids)), "queue": queue}
