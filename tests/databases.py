@@ -86,8 +86,17 @@ def reset_database(admin: str, name: str) -> None:
                 "AND tablename LIKE 'conveyor%%' AND tablename <> 'conveyor_migrations'"
             )
         ]
-        if tables:
-            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+        # Only the tables with rows: TRUNCATE costs about 3 ms a table even when empty,
+        # and most tests write two or three of a dozen.
+        probes = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {} FROM (SELECT FROM {} LIMIT 1) AS one").format(
+                sql.Literal(table), sql.Identifier(table)
+            )
+            for table in tables
+        )
+        used = [row[0] for row in conn.execute(probes)] if tables else []
+        if used:
+            names = sql.SQL(", ").join(sql.Identifier(t) for t in used)
             conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(names))
 
 
