@@ -87,11 +87,18 @@ TASKS = 300
 def test_rate_limit_holds_across_worker_processes(app: Conveyor, sink: Sink, pool: Pool) -> None:
     app.queue("rated", rate=f"{RATE:g}/s", burst=BURST)
     labels = [f"r{i}" for i in range(TASKS)]
+    wall_ahead = time.time() - time.monotonic()
     ids = enqueue_holds(app, sink, "rated", [(label, None, 0.0) for label in labels])
 
     runs = wait_finished(sink, TASKS, timeout=TASKS / RATE + 20, pool=pool)
 
     assert_ran_once_each(runs, labels)
+    stepped = time.time() - time.monotonic() - wall_ahead
+    if abs(stepped) > 0.5:
+        # The bucket, the claims and the handlers all go by the wall clock, so a step
+        # (a virtual machine paused and its clock set on resume) makes any rate read
+        # across it meaningless; the run-once check above still held.
+        pytest.skip(f"the host's wall clock was stepped {stepped:+.1f} s during the run")
     tasks = {label: app.get(i) for label, i in zip(labels, ids, strict=True)}
     claimed_at = {label: t.started_at.timestamp() for label, t in tasks.items() if t.started_at}
     starts = sorted(r.start for r in runs)
