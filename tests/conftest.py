@@ -2,7 +2,8 @@
 
 PostgreSQL: one database per test session, cloned from a migrated template, and emptied
 before each test (see `databases.py`): resetting takes milliseconds where a fresh clone
-per test took most of a second.
+per test took most of a second. SQLite: a copy of a file migrated once per session
+(0.2 ms, against 17 ms to create and migrate one).
 When PostgreSQL cannot be used, its tests fail under CI=true and are skipped elsewhere,
 with a banner at the end of the run so a skip is never silent.
 """
@@ -10,6 +11,7 @@ with a banner at the end of the run so a skip is never silent.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,13 +49,22 @@ def backend(request: pytest.FixtureRequest) -> str:
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a fresh, migrated store for this test alone."""
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path}/conveyor.db"
-        open_store(url).close()  # creates and migrates the file
-        yield url
+        path = tmp_path / "conveyor.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     admin, database = request.getfixturevalue("postgres_database")
     databases.reset_database(admin, database)
     yield databases.url_for(admin, database)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the current schema, its log checkpointed into it."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "conveyor.db"
+    open_store(f"sqlite:///{path}").close()  # creates and migrates the file
+    assert not Path(f"{path}-wal").exists(), "the template's WAL was not checkpointed"
+    return path
 
 
 @pytest.fixture(scope="session")
