@@ -438,7 +438,9 @@ def _update_and_notify(conn: Conn, query: str, params: dict[str, Any]) -> list[R
 
 
 def _replay(conn: Conn, params: dict[str, Any]) -> list[Row]:
-    """Dead letters back to queued, with the dependents they cancelled waiting again."""
+    """Dead letters back to queued, with the dependents they cancelled waiting again, in
+    one transaction: here the wake-up goes out at its commit, not after it (a replay is
+    rare, so holding PostgreSQL's notify lock through its commit costs nothing)."""
     rows = _update_and_notify(conn, Q["replay"], params)
     workflows.revive(_runner(conn), [row["id"] for row in rows if row["has_dependents"]])
     return rows
