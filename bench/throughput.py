@@ -20,6 +20,7 @@ See bench/README.md for what dominates each number.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -185,6 +186,18 @@ def _with_database(url: str, database: str) -> str:
 
 
 # -- workers -------------------------------------------------------------------------------
+
+
+def compile_sources() -> None:
+    """Write the bytecode of Conveyor and the benchmark apps before any worker starts.
+
+    The peers come from PyPI, and pip compiles what it installs; Conveyor runs from its
+    source tree (an editable install), where nothing may have written bytecode yet (with
+    PYTHONDONTWRITEBYTECODE set, nothing ever does). Every worker process would then
+    compile each module it imports at start-up: 0.15 s of a 3 s run, measured here.
+    """
+    for folder in (ROOT / "src", ROOT / "bench"):
+        compileall.compile_dir(folder, quiet=1)
 
 
 def conveyor_command() -> list[str]:
@@ -523,6 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tasks must be at least 1")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # so `bench.app` imports here as in the workers
+    compile_sources()
 
     # A plain `kill` should clean up like Ctrl-C: stop the workers, drop the database.
     signal.signal(signal.SIGTERM, _exit_on_signal)

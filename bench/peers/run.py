@@ -50,6 +50,7 @@ from bench.peers.common import (  # noqa: E402
     Result,
     Settings,
 )
+from bench.throughput import compile_sources  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -419,6 +420,7 @@ def print_tables(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    compile_sources()
     tasks = args.tasks or (1_000 if args.quick else 20_000)
     runs = args.runs or (1 if args.quick else 3)
     s = Settings(
