@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -13,7 +14,13 @@ import pytest
 from conveyor.errors import PayloadError
 from conveyor.store import Store
 from conveyor.store.base import TaskFilter
-from conveyor.store.postgres.enqueue import BATCH_ROWS, COPY_ROWS, one_statement, uses_copy
+from conveyor.store.postgres.enqueue import (
+    BATCH_ROWS,
+    COPY_ROWS,
+    one_statement,
+    uses_copy,
+    wakes_in_one_trip,
+)
 from tests.factories import new_task
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -59,6 +66,52 @@ def test_one_statement_only_when_the_insert_is_the_only_write(
     backend: str, tasks: list[object], alone: bool
 ) -> None:
     assert one_statement(tasks) is alone  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tasks", "pipelined"),
+    [
+        ([new_task()], True),
+        ([new_task(), new_task(queue="other")], True),
+        ([new_task(idempotency_key="k")], False),
+        ([new_task(delay=5.0)], False),
+        ([new_task(run_at=datetime.now(UTC))], False),
+        ([new_task(), new_task(parents=[0])], False),
+        ([new_task()] * COPY_ROWS, False),
+    ],
+    ids=["one", "batch", "keyed", "delayed", "run-at", "workflow", "copy"],
+)
+def test_the_wake_up_travels_with_the_insert_only_when_every_task_is_created_due(
+    backend: str, tasks: list[object], pipelined: bool
+) -> None:
+    assert wakes_in_one_trip(tasks) is pipelined  # type: ignore[arg-type]
+
+
+def test_a_pipelined_enqueue_is_stored_before_its_wake_up_is_heard(
+    store: Store, listening: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    for n in range(3):  # the first prepares the statements; the rest reuse them
+        [receipt] = store.enqueue([new_task(queue="a", args=[n])])
+        assert heard(listening) == ["a"]
+        task = store.get(receipt.id)
+        assert task is not None
+        assert (task.args, task.status, task.created_at) == (
+            [n],
+            receipt.status,
+            receipt.created_at,
+        )
+
+
+def test_a_nul_character_in_one_task_is_a_payload_error_and_the_store_carries_on(
+    store: Store, listening: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    with pytest.raises(PayloadError, match="u0000"):
+        store.enqueue([new_task(name="bad\x00name")])
+    assert store.list(TaskFilter(), limit=10).tasks == []
+
+    [receipt] = store.enqueue([new_task(queue="a")])
+    assert receipt.created
+    assert "a" in heard(listening)
 
 
 def test_an_enqueue_notifies_the_queues_it_made_work_due_on(

@@ -14,7 +14,9 @@ Two ways in, chosen by the batch (`uses_copy`):
 
 Either way the store answers receipts (`Enqueued`), never whole rows read back, and
 the workers of the queues with tasks due now are woken after the commit
-(`enqueue_and_wake`), or within the caller's transaction when it is the caller's.
+(`enqueue_and_wake`), or within the caller's transaction when it is the caller's. When
+the INSERT is sure to create every task due now (`wakes_in_one_trip`, as a single
+enqueue usually is), the wake-up travels with it: one round trip, two transactions.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from conveyor.core.task import NewTask, Status
 from conveyor.errors import PayloadError, StoreUnavailable
 from conveyor.store import enqueue_rows, workflows
 from conveyor.store.base import Enqueued
+from conveyor.store.postgres import pipeline
 from conveyor.store.postgres.connections import RETRIES, Conn, Executor, oneline
 from conveyor.store.postgres.queries import Q, Row
 from conveyor.store.rows import DEFAULTS
@@ -79,6 +82,8 @@ def enqueue_and_wake(conn: Conn, tasks: Sequence[NewTask]) -> list[Enqueued]:
     and the notification), an idle worker still looks again within its idle wait (a
     second), and the enqueue, already durable, is not reported as failed.
     """
+    if wakes_in_one_trip(tasks):
+        return _enqueue_and_wake_pipelined(conn, tasks)
     if one_statement(tasks):
         receipts = enqueue_tasks(conn, tasks)
     else:
@@ -89,6 +94,37 @@ def enqueue_and_wake(conn: Conn, tasks: Sequence[NewTask]) -> list[Enqueued]:
     except psycopg.Error as exc:
         log.warning("enqueued, but could not wake the workers: %s", oneline(exc))
     return receipts
+
+
+def wakes_in_one_trip(tasks: Sequence[NewTask]) -> bool:
+    """Whether the batch is one INSERT certain to create every task due now (no
+    idempotency key to clash on, no parents to wait for, no delay): the queues to wake
+    are then known before the INSERT runs, and the wake-up can travel with it."""
+    return one_statement(tasks) and all(
+        t.idempotency_key is None and not t.parents and t.run_at is None and not t.delay
+        for t in tasks
+    )
+
+
+def _enqueue_and_wake_pipelined(conn: Conn, tasks: Sequence[NewTask]) -> list[Enqueued]:
+    """The INSERT and the wake-up in one round trip (`pipeline.run`), each its own
+    transaction, in that order: the wake-up still goes out after the commit, and the
+    enqueue waits for the server once instead of twice."""
+    graph = workflows.plan(tasks)
+    news = list(zip(graph.ids, tasks, graph.has_dependents, strict=True))
+    queues = payload.dumps(sorted({new.queue for new in tasks}))
+    inserted, woken = pipeline.run(
+        conn, [(_ENQUEUE, _enqueue_params(news)), (_WAKE_ALL, {"queues": queues})]
+    )
+    created = {}
+    for row in pipeline.rows(conn, pipeline.check(conn, inserted)):
+        receipt = _receipt(row, created=True)
+        created[receipt.id] = receipt
+    try:
+        pipeline.check(conn, woken)
+    except psycopg.Error as exc:
+        log.warning("enqueued, but could not wake the workers: %s", oneline(exc))
+    return [created[task_id] for task_id in graph.ids]
 
 
 def _wake(conn: Conn, queues: Sequence[str]) -> None:
@@ -103,6 +139,8 @@ def _wake(conn: Conn, queues: Sequence[str]) -> None:
 
 
 _WAKE = Q["wake"].encode()
+_WAKE_ALL = pipeline.Statement(b"conveyor_wake", _WAKE, ("queues",))
+_ENQUEUE = pipeline.Statement.of("enqueue", Q["enqueue"])
 
 
 def due_queues(tasks: Sequence[NewTask], receipts: Sequence[Enqueued]) -> list[str]:
