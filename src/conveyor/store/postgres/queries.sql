@@ -134,7 +134,13 @@ SET status = 'running',
                        + picked.lease_seconds * interval '1 second'
 FROM picked
 WHERE t.seq = picked.seq
-RETURNING t.*, coalesce(to_timestamp(%(now)s::float8), now()) AS db_now;
+-- What a claimed task is built of (rows.CLAIMED_COLUMNS), no more: every column returned
+-- is parsed into a Python object per row.
+RETURNING t.id, t.name, t.queue, t.priority, t.args, t.kwargs, t.attempts, t.max_attempts,
+          t.min_backoff, t.max_backoff, t.max_doublings, t.timeout, t.result, t.errors,
+          t.created_at, t.run_at, t.started_at, t.finished_at, t.idempotency_key,
+          t.worker_id, t.lease_expires_at, t.seq, t.group_key, t.concurrency_key,
+          t.workflow_id, t.lease_token;
 
 -- name: lock_queues
 -- Lock the settings rows of limited queues, in name order: claims of one limited queue
@@ -202,7 +208,13 @@ SET status = 'running',
                                    WHERE q.name = t.queue), %(lease_seconds)s::float8)
                          * interval '1 second'
 WHERE t.seq = ANY(%(seqs)s::bigint[]) AND t.status = 'queued'
-RETURNING t.*, coalesce(to_timestamp(%(now)s::float8), now()) AS db_now;
+-- What a claimed task is built of (rows.CLAIMED_COLUMNS), no more: every column returned
+-- is parsed into a Python object per row.
+RETURNING t.id, t.name, t.queue, t.priority, t.args, t.kwargs, t.attempts, t.max_attempts,
+          t.min_backoff, t.max_backoff, t.max_doublings, t.timeout, t.result, t.errors,
+          t.created_at, t.run_at, t.started_at, t.finished_at, t.idempotency_key,
+          t.worker_id, t.lease_expires_at, t.seq, t.group_key, t.concurrency_key,
+          t.workflow_id, t.lease_token;
 
 -- name: spend_tokens
 -- Take started tasks out of a queue's token bucket.

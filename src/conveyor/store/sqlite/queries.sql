@@ -92,7 +92,12 @@ SET status = 'running',
     started_at = :now,
     lease_expires_at = :now + :lease_seconds
 WHERE seq IN (SELECT value FROM json_each(:seqs)) AND status = 'queued'
-RETURNING *;
+-- What a claimed task is built of (rows.CLAIMED_COLUMNS), no more: every column returned
+-- is a Python object made per row.
+RETURNING id, name, queue, priority, args, kwargs, attempts, max_attempts, min_backoff,
+          max_backoff, max_doublings, timeout, result, errors, created_at, run_at,
+          started_at, finished_at, idempotency_key, worker_id, lease_expires_at, seq,
+          group_key, concurrency_key, workflow_id, lease_token;
 
 -- name: heartbeat
 -- Extend one lease while its token is current.
