@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from conveyor.core.task import (
     Task,
 )
 from conveyor.tasks import Registry, TaskDefinition
-from conveyor.worker.executor import HandlerExecutor
+from conveyor.worker.executor import Attempt, HandlerExecutor
 
 
 def claimed(name: str, args: list[Any], timeout: float | None = None) -> Claimed:
@@ -128,3 +129,48 @@ def test_a_handler_raising_stop_iteration_fails_its_attempt() -> None:
 
     assert isinstance(outcome, Failure)
     assert "StopIteration" in outcome.error.error
+
+
+def test_a_failing_completion_callback_does_not_strand_the_returns_after_it() -> None:
+    """Two handlers return before the loop looks, so one delivery settles both: the first
+    attempt's callback raising must not leave the second unsettled (nothing else would
+    ever deliver it)."""
+    returned = [threading.Event(), threading.Event()]
+
+    def quick(n: int) -> int:
+        returned[n].set()
+        return n
+
+    runner = executor(2, quick=quick)
+    settled: list[Any] = []
+    reported: list[dict[str, Any]] = []
+
+    def on_done(attempt: Attempt) -> None:
+        settled.append(attempt.result())
+        if attempt.result() == 0:
+            raise RuntimeError("callback broke")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        first = runner.start(claimed("quick", [0]), on_done)
+        assert first is not None
+        assert returned[0].wait(10)  # blocks the loop meanwhile
+        second = runner.start(claimed("quick", [1]), on_done)
+        assert second is not None
+        assert returned[1].wait(10)
+        # Both returns queued before the loop runs its delivery (still blocking the loop).
+        waited = time.monotonic() + 10
+        while len(runner._returns._ready) < 2 and time.monotonic() < waited:  # type: ignore[union-attr]
+            time.sleep(0.001)
+        deadline = loop.time() + 10
+        while not second.done() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(main())
+    finally:
+        runner.close()
+
+    assert sorted(settled) == [0, 1]
+    assert [str(c["exception"]) for c in reported] == ["callback broke"]

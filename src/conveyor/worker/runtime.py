@@ -30,7 +30,6 @@ signal skips the grace period.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
@@ -39,7 +38,6 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from conveyor.core.cron import Schedule
 from conveyor.core.redaction import mask_text, secret_values
@@ -51,7 +49,7 @@ from conveyor.store.base import Store
 from conveyor.tasks import Registry
 from conveyor.worker import signals
 from conveyor.worker.config import WorkerConfig
-from conveyor.worker.executor import Executor, HandlerExecutor, Outcome
+from conveyor.worker.executor import Attempt, Executor, HandlerExecutor, Outcome
 from conveyor.worker.presence import Presence
 
 log = logging.getLogger("conveyor.worker")
@@ -71,9 +69,9 @@ def new_worker_id() -> str:
 @dataclass(slots=True)
 class InFlight:
     claimed: Claimed
-    attempt: asyncio.Future[Any] | None = None
+    attempt: asyncio.Task[None] | Attempt | None = None
     """None while the task waits in the buffer for a slot: then the task running the
-    attempt, or for a sync handler the future of its return."""
+    attempt, or for a sync handler its `Attempt`."""
     lost: bool = False
 
 
@@ -307,10 +305,13 @@ class Worker:
             claimed = entry.claimed
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("task started", extra=_task_fields(claimed))
-            future = self._handlers.start(claimed) if self.executor is self._handlers else None
-            if future is not None:
-                future.add_done_callback(functools.partial(self._sync_returned, claimed))
-                entry.attempt = future
+            sync = (
+                self._handlers.start(claimed, self._sync_returned)
+                if self.executor is self._handlers
+                else None
+            )
+            if sync is not None:
+                entry.attempt = sync
             else:
                 entry.attempt = asyncio.create_task(
                     self._attempt(claimed), name=f"conveyor-task-{claimed.task.id}"
@@ -324,8 +325,9 @@ class Worker:
             return
         self._returned(claimed, outcome)
 
-    def _sync_returned(self, claimed: Claimed, future: asyncio.Future[Any]) -> None:
-        outcome = self._handlers.outcome(claimed, future)
+    def _sync_returned(self, attempt: Attempt) -> None:
+        claimed = attempt.claimed
+        outcome = self._handlers.outcome(claimed, attempt)
         if outcome is None:  # cancelled: lost lease or stop
             self._running -= 1
             return
