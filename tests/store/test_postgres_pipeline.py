@@ -58,18 +58,29 @@ def test_a_failure_does_not_stop_the_statements_after_it(
     assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
 
 
-def test_a_statement_deallocated_under_it_is_prepared_again(
+def test_a_statement_deallocated_under_it_runs_again_prepared_anew(
     conn: psycopg.Connection[DictRow],
 ) -> None:
     pipeline.check(conn, pipeline.run(conn, [(INSERT, {"v": 1})])[0])
-    conn.execute("DEALLOCATE ALL")
+    conn.execute("DEALLOCATE ALL")  # what psycopg sends after any ROLLBACK
 
-    [lost] = pipeline.run(conn, [(INSERT, {"v": 2})])
-    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
-        pipeline.check(conn, lost)
+    inserted, failed = pipeline.run(conn, [(INSERT, {"v": 2}), (FAIL, {"zero": 0})])
 
-    pipeline.check(conn, pipeline.run(conn, [(INSERT, {"v": 3})])[0])
-    assert stored(conn) == [1, 3]
+    assert pipeline.rows(conn, pipeline.check(conn, inserted)) == [{"v": 2, "again": 2}]
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        pipeline.check(conn, failed)
+    assert stored(conn) == [1, 2]  # once each
+
+
+def test_a_statement_that_cannot_be_prepared_reports_why(
+    conn: psycopg.Connection[DictRow],
+) -> None:
+    broken = pipeline.Statement.of("test_broken", "SELECT * FROM no_such_table")
+
+    [result] = pipeline.run(conn, [(broken, {})])
+
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        pipeline.check(conn, result)
 
 
 def test_a_broken_connection_is_closed_not_left_mid_pipeline(

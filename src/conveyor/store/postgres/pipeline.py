@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
 from psycopg.errors import error_from_result
@@ -64,10 +63,35 @@ _prepared: weakref.WeakKeyDictionary[Conn, set[bytes]] = weakref.WeakKeyDictiona
 def run(conn: Conn, calls: Sequence[tuple[Statement, Mapping[str, Any]]]) -> list[PGresult]:
     """Run each statement in its own transaction, in order, in one round trip; the result
     of each, failed or not (`check` raises a failure). A statement that fails does not
-    stop the later ones: each has its own transaction."""
-    pg = conn.pgconn
+    stop the later ones: each has its own transaction.
+
+    psycopg deallocates every prepared statement of a connection after a ROLLBACK (and
+    after DROP, ALTER or DISCARD ALL), ours included. A statement found missing did
+    nothing: it runs again, prepared anew, and so do those after it, to keep the order
+    (in this module's pipelines, an INSERT then its NOTIFY, which is safe to repeat).
+    """
     known = _prepared.setdefault(conn, set())
     preparing = [statement.name not in known for statement, _ in calls]
+    results = _send(conn, calls, preparing)
+    fresh = {
+        statement.name
+        for (statement, _), prepare, parts in zip(calls, preparing, results, strict=True)
+        if prepare and parts[0].status == pq.ExecStatus.COMMAND_OK
+    }
+    known |= fresh
+    outcome = [next((r for r in parts if r.status in _FAILED), parts[-1]) for parts in results]
+    for i, (result, prepare) in enumerate(zip(outcome, preparing, strict=True)):
+        if not prepare and result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+            known &= fresh  # all that came before this call went together
+            return outcome[:i] + run(conn, calls[i:])
+    return outcome
+
+
+def _send(
+    conn: Conn, calls: Sequence[tuple[Statement, Mapping[str, Any]]], preparing: Sequence[bool]
+) -> list[list[PGresult]]:
+    """The results of each statement: its prepare's first, when it is prepared now."""
+    pg = conn.pgconn
     try:
         pg.enter_pipeline_mode()
         for (statement, params), prepare in zip(calls, preparing, strict=True):
@@ -83,13 +107,7 @@ def run(conn: Conn, calls: Sequence[tuple[Statement, Mapping[str, Any]]]) -> lis
         # still has to say is unknown, so the pool must not hand this connection out.
         conn.close()
         raise
-    for (statement, _), prepare, parts in zip(calls, preparing, results, strict=True):
-        if prepare and parts[0].status == pq.ExecStatus.COMMAND_OK:
-            known.add(statement.name)
-        elif parts[-1].error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
-            # Deallocated under us (DISCARD ALL by a pooler): the next call prepares it.
-            known.discard(statement.name)
-    return [parts[-1] for parts in results]
+    return results
 
 
 def check(conn: Conn, result: PGresult) -> PGresult:
@@ -138,5 +156,4 @@ def _flush(pg: PGconn) -> None:
 def _wait(pg: PGconn, events: int) -> None:
     poller = select.poll()
     poller.register(pg.socket, events | select.POLLERR | select.POLLHUP)
-    if not poller.poll():
-        raise psycopg.OperationalError("the connection to PostgreSQL stopped answering")
+    poller.poll()  # no timeout, as psycopg's own waits
