@@ -174,3 +174,31 @@ def test_a_failing_completion_callback_does_not_strand_the_returns_after_it() ->
 
     assert sorted(settled) == [0, 1]
     assert [str(c["exception"]) for c in reported] == ["callback broke"]
+
+
+def test_an_attempt_no_thread_took_is_cancelled_when_the_executor_closes() -> None:
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def block() -> None:
+        entered.set()
+        gate.wait(timeout=10)
+
+    runner = executor(1, block=block)
+
+    async def main() -> BaseException | None:
+        first = asyncio.ensure_future(runner.execute(claimed("block", [])))
+        assert await asyncio.to_thread(entered.wait, 10)  # the only thread is taken
+        waiting = asyncio.ensure_future(runner.execute(claimed("block", [1])))
+        await asyncio.sleep(0)  # let it queue its attempt
+        runner.close()
+        try:
+            await asyncio.wait_for(waiting, 10)
+        except asyncio.CancelledError as exc:
+            return exc
+        finally:
+            gate.set()
+            await first
+        return None
+
+    assert isinstance(asyncio.run(main()), asyncio.CancelledError)

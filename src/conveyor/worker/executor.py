@@ -70,7 +70,8 @@ class HandlerExecutor:
                 attempt.cancel()
                 raise
             outcome = self.outcome(claimed, attempt)
-            assert outcome is not None
+            if outcome is None:  # cancelled by close() before a thread took it
+                raise asyncio.CancelledError()
             return outcome
         try:
             result = await asyncio.wait_for(definition.fn(*task.args, **task.kwargs), task.timeout)
