@@ -25,9 +25,9 @@ run: $(STAMP) ## migrate the embedded SQLite store and start `conveyor dev`
 	$(BIN)/conveyor dev --url sqlite:///conveyor.db
 
 .PHONY: test
-test: $(STAMP) ## lint, then the whole test suite on SQLite and PostgreSQL
+test: $(STAMP) ## lint, then the whole test suite on SQLite and PostgreSQL, two tests at a time
 	$(MAKE) lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 .PHONY: lint
 lint: $(STAMP) ## ruff format check, ruff, mypy --strict, import contracts
