@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -144,3 +145,49 @@ def test_the_store_names_a_bad_argument_and_stores_nothing(store: Store, size: i
         store.enqueue([*good, new_task(name="late", kwargs={"when": datetime.now(UTC)})])
 
     assert all_tasks(store) == []
+
+
+def test_concurrent_enqueues_each_store_their_own_tasks_and_a_bad_one_fails_alone(
+    store: Store,
+) -> None:
+    """Threads enqueueing at once may share a transaction (`store.combine`): each still
+    gets the receipts of its own tasks, and a refused task fails only its own enqueue."""
+    threads, rounds = 8, 25
+    start = threading.Barrier(threads)
+    outcomes: dict[int, list[tuple[list[str], list[str]] | BaseException]] = {}
+
+    def produce(n: int) -> None:
+        mine: list[tuple[list[str], list[str]] | BaseException] = outcomes.setdefault(n, [])
+        start.wait()
+        for r in range(rounds):
+            batch = [new_task(name=f"t{n}-{r}-{i}", args=[n, r, i]) for i in range(1 + r % 3)]
+            if n == 0 and r == rounds // 2:
+                batch.append(new_task(name="late", kwargs={"when": datetime.now(UTC)}))
+            try:
+                receipts = store.enqueue(batch)
+                mine.append(([t.name for t in batch], [rec.id for rec in receipts]))
+            except PayloadError as exc:
+                mine.append(exc)
+
+    workers = [threading.Thread(target=produce, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert not worker.is_alive()
+
+    refused = [o for mine in outcomes.values() for o in mine if isinstance(o, BaseException)]
+    assert len(refused) == 1
+    assert "argument 'when' of task 'late' is not JSON" in str(refused[0])
+    stored = {t.id: t for t in store.list(TaskFilter(), limit=1000).tasks}
+    expected = 0
+    for n, produced in outcomes.items():
+        for outcome in produced:
+            if isinstance(outcome, BaseException):
+                continue
+            names, ids = outcome
+            expected += len(names)
+            assert [stored[i].name for i in ids] == names
+            assert all(stored[i].args[0] == n for i in ids)
+    assert len(stored) == expected
+    assert "late" not in {t.name for t in stored.values()}

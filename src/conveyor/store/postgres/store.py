@@ -37,6 +37,7 @@ from conveyor.errors import ConfigurationError
 from conveyor.store import workflows
 from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
+from conveyor.store.combine import Combiner, combinable
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.postgres.claim import claim_limited, claim_rows, queue_states, store_clock
@@ -67,6 +68,9 @@ class PostgresStore:
         self._db = Connections(url, min_size=min_size, max_size=max_size, timeout=timeout)
         self._listener = Listener(self._db.conninfo, self._db.where)
         self._limited_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
+        self._combiner = Combiner(
+            lambda tasks: self._db.run(lambda conn: enqueue_and_wake(conn, tasks))
+        )
 
     # -- connections -------------------------------------------------------------
 
@@ -98,6 +102,8 @@ class PostgresStore:
             receipts = enqueue_tasks(cursor, tasks)
             notify(cursor, due_queues(tasks, receipts))
             return receipts
+        if combinable(tasks):
+            return self._combiner.enqueue(tasks)
         return self._db.run(lambda conn: enqueue_and_wake(conn, tasks))
 
     def claim(

@@ -45,6 +45,7 @@ from conveyor.errors import ConfigurationError, StoreUnavailable
 from conveyor.store import enqueue_rows, workflows
 from conveyor.store.activity import assemble, bucket_count
 from conveyor.store.base import Enqueued, Page, QueueActivity, QueueStats, TaskFilter
+from conveyor.store.combine import Combiner, combinable
 from conveyor.store.limits import QueueState
 from conveyor.store.listing import list_where
 from conveyor.store.rows import (
@@ -129,6 +130,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
+        self._combiner = Combiner(self._enqueue_now)
 
     # -- connections -------------------------------------------------------------
 
@@ -238,6 +240,11 @@ class SQLiteStore:
     def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
         if connection is not None:
             return self._insert(_callers(connection, self.path), tasks)
+        if combinable(tasks):
+            return self._combiner.enqueue(tasks)
+        return self._enqueue_now(tasks)
+
+    def _enqueue_now(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
         with self._write() as conn:
             return self._insert(conn, tasks)
 

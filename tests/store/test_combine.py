@@ -1,0 +1,213 @@
+"""Group commit (`store.combine.Combiner`): who writes what, and who hears which outcome.
+
+These drive the combiner with a write of their own that can be held open, so the order
+of arrivals is certain; `test_contract_enqueue.py` runs concurrent enqueues through both
+real stores.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from conveyor.core.task import NewTask, Status
+from conveyor.errors import StoreUnavailable
+from conveyor.store.base import Enqueued
+from conveyor.store.combine import Combiner, combinable
+from tests.waiting import wait_until
+
+
+class Interrupted(BaseException):
+    """What a writer thread might meet mid-write (KeyboardInterrupt, SystemExit)."""
+
+
+class Writes:
+    """The combiner's write: records each batch, answers a receipt per task (its name as
+    the id), and can be held open or made to fail by the test."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.fail: Callable[[list[str]], BaseException | None] = lambda names: None
+
+    def __call__(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+        names = [t.name for t in tasks]
+        self.batches.append(names)
+        assert self.hold.wait(10), "the test never released the write"
+        error = self.fail(names)
+        if error is not None:
+            raise error
+        now = datetime.now(UTC)
+        return [Enqueued(name, True, Status.QUEUED, now) for name in names]
+
+
+def tasks(*names: str) -> list[NewTask]:
+    return [NewTask(name) for name in names]
+
+
+class Producers:
+    """Threads enqueueing through one combiner; what each got back, or raised."""
+
+    def __init__(self, combiner: Combiner) -> None:
+        self.combiner = combiner
+        self.outcomes: dict[str, Any] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, label: str, batch: list[NewTask]) -> None:
+        def run() -> None:
+            try:
+                self.outcomes[label] = [r.id for r in self.combiner.enqueue(batch)]
+            except BaseException as exc:
+                self.outcomes[label] = exc
+
+        thread = threading.Thread(target=run, name=f"producer-{label}")
+        self._threads.append(thread)
+        thread.start()
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(10)
+            assert not thread.is_alive(), f"{thread.name} never returned"
+
+
+def queued(combiner: Combiner, n: int) -> None:
+    wait_until(lambda: len(combiner._queued) == n, message=f"{n} enqueues queued")
+
+
+@contextmanager
+def held(writes: Writes) -> Iterator[None]:
+    writes.hold.clear()
+    try:
+        yield
+    finally:
+        writes.hold.set()
+
+
+def test_a_lone_producer_writes_each_enqueue_at_once() -> None:
+    writes = Writes()
+    combiner = Combiner(writes)
+    assert [r.id for r in combiner.enqueue(tasks("a", "b"))] == ["a", "b"]
+    assert [r.id for r in combiner.enqueue(tasks("c"))] == ["c"]
+    assert writes.batches == [["a", "b"], ["c"]]
+
+
+def test_enqueues_that_arrive_during_a_write_share_the_next_one() -> None:
+    writes = Writes()
+    combiner = Combiner(writes)
+    producers = Producers(combiner)
+    with held(writes):
+        producers.start("first", tasks("f"))
+        wait_until(lambda: writes.batches, message="the first write")
+        for n in range(4):
+            producers.start(f"p{n}", tasks(f"p{n}a", f"p{n}b"))
+        queued(combiner, 4)
+    producers.join()
+    assert writes.batches[0] == ["f"]
+    assert len(writes.batches) == 2, writes.batches
+    assert sorted(writes.batches[1]) == sorted(f"p{n}{s}" for n in range(4) for s in "ab")
+    # Each producer hears the receipts of its own tasks, in its order.
+    assert producers.outcomes == {
+        "first": ["f"],
+        **{f"p{n}": [f"p{n}a", f"p{n}b"] for n in range(4)},
+    }
+
+
+def test_a_combined_write_takes_at_most_its_limit_and_a_larger_request_goes_alone() -> None:
+    writes = Writes()
+    combiner = Combiner(writes, most=3)
+    producers = Producers(combiner)
+    with held(writes):
+        producers.start("first", tasks("f"))
+        wait_until(lambda: writes.batches, message="the first write")
+        producers.start("two", tasks("t1", "t2"))
+        queued(combiner, 1)
+        producers.start("big", tasks("b1", "b2", "b3", "b4"))
+        queued(combiner, 2)
+        producers.start("one", tasks("o1"))
+        queued(combiner, 3)
+    producers.join()
+    assert writes.batches == [["f"], ["t1", "t2"], ["b1", "b2", "b3", "b4"], ["o1"]]
+    assert producers.outcomes["big"] == ["b1", "b2", "b3", "b4"]
+
+
+def test_a_bad_task_fails_only_its_own_request() -> None:
+    writes = Writes()
+    writes.fail = lambda names: ValueError("refused: bad") if "bad" in names else None
+    combiner = Combiner(writes)
+    producers = Producers(combiner)
+    with held(writes):
+        producers.start("first", tasks("f"))
+        wait_until(lambda: writes.batches, message="the first write")
+        producers.start("good1", tasks("g1"))
+        queued(combiner, 1)
+        producers.start("bad", tasks("bad"))
+        queued(combiner, 2)
+        producers.start("good2", tasks("g2"))
+        queued(combiner, 3)
+    producers.join()
+    # The combined write failed, then each request was written alone.
+    assert writes.batches == [["f"], ["g1", "bad", "g2"], ["g1"], ["bad"], ["g2"]]
+    assert producers.outcomes["good1"] == ["g1"]
+    assert producers.outcomes["good2"] == ["g2"]
+    assert isinstance(producers.outcomes["bad"], ValueError)
+
+
+def test_an_unavailable_store_fails_every_request_of_the_write_without_retrying() -> None:
+    writes = Writes()
+    writes.fail = lambda names: StoreUnavailable("down") if len(names) > 1 else None
+    combiner = Combiner(writes)
+    producers = Producers(combiner)
+    with held(writes):
+        producers.start("first", tasks("f"))
+        wait_until(lambda: writes.batches, message="the first write")
+        producers.start("a", tasks("a"))
+        producers.start("b", tasks("b"))
+        queued(combiner, 2)
+    producers.join()
+    assert len(writes.batches) == 2
+    errors = [producers.outcomes["a"], producers.outcomes["b"]]
+    assert all(isinstance(e, StoreUnavailable) and str(e) == "down" for e in errors)
+    assert errors[0] is not errors[1], "two threads must not raise one exception object"
+
+
+def test_an_interrupted_writer_fails_its_batch_and_the_next_request_still_writes() -> None:
+    writes = Writes()
+    writes.fail = lambda names: Interrupted() if "a" in names else None
+    combiner = Combiner(writes)
+    producers = Producers(combiner)
+    with held(writes):
+        producers.start("first", tasks("f"))
+        wait_until(lambda: writes.batches, message="the first write")
+        producers.start("a", tasks("a"))
+        queued(combiner, 1)
+        producers.start("b", tasks("b"))
+        queued(combiner, 2)
+    # "a" writes [a, b] and is interrupted; "c", queued meanwhile, still gets written.
+    wait_until(lambda: "b" in producers.outcomes, message="b's outcome")
+    producers.start("c", tasks("c"))
+    producers.join()
+    assert isinstance(producers.outcomes["a"], Interrupted)
+    assert isinstance(producers.outcomes["b"], StoreUnavailable)
+    assert "may or may not be stored" in str(producers.outcomes["b"])
+    assert producers.outcomes["c"] == ["c"]
+    assert combiner._writing is False and not combiner._queued
+
+
+@pytest.mark.parametrize(
+    ("batch", "expected"),
+    [
+        (tasks("a", "b"), True),
+        ([NewTask("a", idempotency_key="k")], False),
+        ([NewTask("a"), NewTask("b", parents=(0,))], False),
+    ],
+)
+def test_only_batches_without_keys_or_edges_are_combined(
+    batch: list[NewTask], expected: bool
+) -> None:
+    assert combinable(batch) is expected
