@@ -294,7 +294,7 @@ class Conveyor:
 
     async def asubmit(self, new: NewTask) -> TaskHandle:
         checked = _checked(new)
-        [done] = await self.astore.run(self.store.enqueue, [checked])
+        [done] = await self.astore.enqueue([checked])
         return TaskHandle(self, done)
 
     def submit_many(self, news: Sequence[NewTask], connection: Any = None) -> list[TaskHandle]:

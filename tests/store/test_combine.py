@@ -1,24 +1,29 @@
 """Group commit (`store.combine.Combiner`): who writes what, and who hears which outcome.
 
-These drive the combiner with a write of their own that can be held open, so the order
-of arrivals is certain; `test_contract_enqueue.py` runs concurrent enqueues through both
-real stores.
+The threads' tests drive the combiner with a write of their own that can be held open,
+so the order of arrivals is certain; `test_contract_enqueue.py` runs concurrent threads
+through both real stores. The coroutines' tests run on both real stores: coroutines
+started together all queue before the first write begins, so that order is certain too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from conveyor.core.task import NewTask, Status
-from conveyor.errors import StoreUnavailable
-from conveyor.store.base import Enqueued
+from conveyor.errors import PayloadError, StoreUnavailable
+from conveyor.store import Store
+from conveyor.store.aio import AsyncStore
+from conveyor.store.base import Enqueued, TaskFilter
 from conveyor.store.combine import Combiner, combinable
+from tests.factories import new_task
 from tests.waiting import wait_until
 
 
@@ -211,3 +216,77 @@ def test_only_batches_without_keys_or_edges_are_combined(
     batch: list[NewTask], expected: bool
 ) -> None:
     assert combinable(batch) is expected
+
+
+# -- coroutines on one event loop (AsyncStore.enqueue), through the real stores ----------
+
+
+class CountingStore:
+    """The real store, noting how many tasks each of its enqueue calls carried."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.calls: list[int] = []
+
+    def enqueue(self, tasks: Sequence[NewTask], *, connection: Any = None) -> list[Enqueued]:
+        self.calls.append(len(tasks))
+        return self.store.enqueue(tasks, connection=connection)
+
+
+@contextmanager
+def async_store(store: Store) -> Iterator[tuple[AsyncStore, CountingStore]]:
+    counting = CountingStore(store)
+    astore = AsyncStore(cast(Store, counting))
+    try:
+        yield astore, counting
+    finally:
+        astore.close()
+
+
+def test_coroutines_enqueueing_at_once_share_one_store_call(store: Store) -> None:
+    async def main(astore: AsyncStore) -> list[list[Enqueued]]:
+        return await asyncio.gather(*(astore.enqueue([new_task(name=f"t{i}")]) for i in range(20)))
+
+    with async_store(store) as (astore, counting):
+        receipts = asyncio.run(main(astore))
+    assert counting.calls == [20]
+    for i, [receipt] in enumerate(receipts):
+        task = store.get(receipt.id)
+        assert task is not None and task.name == f"t{i}"
+
+
+def test_a_coroutine_with_a_bad_task_fails_alone(store: Store) -> None:
+    async def main(astore: AsyncStore) -> list[list[Enqueued] | BaseException]:
+        late = new_task(name="late", kwargs={"when": datetime.now(UTC)})
+        batches = [[new_task(name="a")], [late], [new_task(name="b")]]
+        return await asyncio.gather(*(astore.enqueue(b) for b in batches), return_exceptions=True)
+
+    with async_store(store) as (astore, counting):
+        good_a, bad, good_b = asyncio.run(main(astore))
+    assert isinstance(bad, PayloadError) and "'late'" in str(bad)
+    assert not isinstance(good_a, BaseException) and not isinstance(good_b, BaseException)
+    names = {t.name for t in store.list(TaskFilter(), limit=10).tasks}
+    assert names == {"a", "b"}
+    assert counting.calls == [3, 1, 1, 1], "the shared call failed, then one call each"
+
+
+def test_a_caller_that_gives_up_does_not_stop_the_write(store: Store) -> None:
+    async def main(astore: AsyncStore) -> None:
+        given_up = asyncio.create_task(astore.enqueue([new_task(name="given-up")]))
+        await asyncio.sleep(0)  # let it queue its request
+        given_up.cancel()
+        await astore.enqueue([new_task(name="after")])
+        with pytest.raises(asyncio.CancelledError):
+            await given_up
+
+    with async_store(store) as (astore, _):
+        asyncio.run(main(astore))
+    assert {t.name for t in store.list(TaskFilter(), limit=10).tasks} == {"given-up", "after"}
+
+
+def test_an_enqueue_after_close_says_the_store_is_closing(store: Store) -> None:
+    with async_store(store) as (astore, _):
+        astore.close()
+        with pytest.raises(StoreUnavailable, match="the store is closing"):
+            asyncio.run(astore.enqueue([new_task(name="late")]))
+    assert store.list(TaskFilter(), limit=10).tasks == []

@@ -12,11 +12,15 @@ import contextvars
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from conveyor.store.base import Store
+from conveyor.core.task import NewTask
+from conveyor.errors import StoreUnavailable
+from conveyor.store.base import Enqueued, Store
+from conveyor.store.combine import MOST_TASKS, Request, combinable, interrupted, settle, take
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,12 +35,51 @@ class AsyncStore:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="conveyor-store")
         self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
         self._closing = threading.Event()
+        self._enqueues: deque[Request] = deque()
+        self._enqueuer: asyncio.Task[None] | None = None
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run one store method off the event loop, keeping the caller's contextvars."""
         loop = asyncio.get_running_loop()
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         return await loop.run_in_executor(self._pool, call)
+
+    async def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+        """`store.enqueue`, off the loop. Enqueues that come while another is being
+        written are written together next, in one call (group commit, `store.combine`):
+        the HTTP API's single submits then cost one store call a batch, not one each."""
+        if not combinable(tasks):
+            return await self.run(self.store.enqueue, tasks)
+        request = Request(tasks)
+        request.written = asyncio.Event()
+        self._enqueues.append(request)
+        if self._enqueuer is None or self._enqueuer.done():
+            self._enqueuer = asyncio.create_task(self._write_enqueues(), name="conveyor-enqueue")
+        # A caller that gives up (a client hung up) stops waiting; the write goes on.
+        await request.written.wait()
+        if not request.settled:
+            raise interrupted()
+        if request.error is not None:
+            raise request.error
+        return request.receipts
+
+    async def _write_enqueues(self) -> None:
+        """Write what queued, a batch at a time, until nothing is left."""
+        try:
+            while self._enqueues:
+                batch = take(self._enqueues, MOST_TASKS)
+                try:
+                    await self.run(settle, self.store.enqueue, batch)
+                except Exception as exc:  # no thread took the batch: the store is closing
+                    for request in batch:
+                        request.error = StoreUnavailable(f"the store is closing: {exc}")
+                        request.settled = True
+                finally:
+                    _wake(batch)
+        finally:
+            # Cancelled (the loop is shutting down): nobody may be left waiting.
+            _wake(self._enqueues)
+            self._enqueues.clear()
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -69,3 +112,9 @@ class AsyncStore:
         self._closing.set()
         self._pool.shutdown(wait=True)
         self._waiter.shutdown(wait=True, cancel_futures=True)
+
+
+def _wake(requests: Iterable[Request]) -> None:
+    for request in requests:
+        if request.written is not None:
+            request.written.set()

@@ -16,10 +16,15 @@ have one by one.
 
 Only batches that cannot interact are combined (`combinable`): no idempotency keys
 (whose clashes are looked up per request) and no workflow edges.
+
+`Combiner` combines the calls of threads; `aio.AsyncStore.enqueue` combines the calls of
+coroutines on one event loop (the HTTP API's requests) the same way, with `take` and
+`settle`, and hands each combined batch to the store in one call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import threading
 from collections import deque
@@ -39,8 +44,10 @@ def combinable(tasks: Sequence[NewTask]) -> bool:
     return all(t.idempotency_key is None and not t.parents for t in tasks)
 
 
-class _Request:
-    __slots__ = ("error", "receipts", "settled", "tasks", "woken")
+class Request:
+    """One caller's batch, and its outcome once `settle` has written it."""
+
+    __slots__ = ("error", "receipts", "settled", "tasks", "woken", "written")
 
     def __init__(self, tasks: Sequence[NewTask]) -> None:
         self.tasks = tasks
@@ -50,6 +57,8 @@ class _Request:
         self.woken: threading.Event | None = None
         """Only a request that queued behind a write waits: for its outcome, or for its
         turn to write (woken, not settled)."""
+        self.written: asyncio.Event | None = None
+        """Set on the event loop once an asyncio caller's request is settled (aio)."""
 
 
 class Combiner:
@@ -60,13 +69,13 @@ class Combiner:
         self._write = write
         self._most = most
         self._lock = threading.Lock()
-        self._queued: deque[_Request] = deque()
+        self._queued: deque[Request] = deque()
         self._writing = False
         """While True, a thread is writing or about to: whoever queues waits. Whenever
         it is False the queue is empty."""
 
     def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
-        request = _Request(tasks)
+        request = Request(tasks)
         with self._lock:
             self._queued.append(request)
             if self._writing:
@@ -85,21 +94,13 @@ class Combiner:
 
     def _write_queued(self) -> None:
         with self._lock:
-            batch = [self._queued.popleft()]
-            size = len(batch[0].tasks)
-            while self._queued and size + len(self._queued[0].tasks) <= self._most:
-                request = self._queued.popleft()
-                batch.append(request)
-                size += len(request.tasks)
+            batch = take(self._queued, self._most)
         try:
-            self._settle(batch)
+            settle(self._write, batch)
         finally:
             for request in batch:
                 if not request.settled:  # the writer was interrupted mid-write
-                    request.error = StoreUnavailable(
-                        "the write carrying this enqueue was interrupted; "
-                        "its tasks may or may not be stored"
-                    )
+                    request.error = interrupted()
                     request.settled = True
             with self._lock:
                 following = self._queued[0] if self._queued else None
@@ -111,35 +112,57 @@ class Combiner:
             if following is not None and following.woken is not None:
                 following.woken.set()  # settled is False: it writes next
 
-    def _settle(self, batch: list[_Request]) -> None:
-        if len(batch) == 1:
-            self._settle_alone(batch[0])
-            return
-        try:
-            receipts = self._write([task for request in batch for task in request.tasks])
-        except StoreUnavailable as exc:
-            for request in batch:
-                request.error = _own(exc)
-                request.settled = True
-            return
-        except Exception:
-            # Perhaps one request's fault: each gets its own answer.
-            for request in batch:
-                self._settle_alone(request)
-            return
-        start = 0
-        for request in batch:
-            end = start + len(request.tasks)
-            request.receipts = receipts[start:end]
-            request.settled = True
-            start = end
 
-    def _settle_alone(self, request: _Request) -> None:
-        try:
-            request.receipts = self._write(request.tasks)
-        except Exception as exc:
-            request.error = exc
+def take(queued: deque[Request], most: int) -> list[Request]:
+    """The requests at the head of the queue whose tasks add up to at most `most`, and
+    always the first, however large."""
+    batch = [queued.popleft()]
+    size = len(batch[0].tasks)
+    while queued and size + len(queued[0].tasks) <= most:
+        request = queued.popleft()
+        batch.append(request)
+        size += len(request.tasks)
+    return batch
+
+
+def settle(write: Write, batch: Sequence[Request]) -> None:
+    """Write the requests' tasks in one call of `write`, and give each request its
+    receipts or its error. An exception only an interrupt can leave a request unsettled."""
+    if len(batch) == 1:
+        _settle_alone(write, batch[0])
+        return
+    try:
+        receipts = write([task for request in batch for task in request.tasks])
+    except StoreUnavailable as exc:
+        for request in batch:
+            request.error = _own(exc)
+            request.settled = True
+        return
+    except Exception:
+        # Perhaps one request's fault: each gets its own answer.
+        for request in batch:
+            _settle_alone(write, request)
+        return
+    start = 0
+    for request in batch:
+        end = start + len(request.tasks)
+        request.receipts = receipts[start:end]
         request.settled = True
+        start = end
+
+
+def _settle_alone(write: Write, request: Request) -> None:
+    try:
+        request.receipts = write(request.tasks)
+    except Exception as exc:
+        request.error = exc
+    request.settled = True
+
+
+def interrupted() -> StoreUnavailable:
+    return StoreUnavailable(
+        "the write carrying this enqueue was interrupted; its tasks may or may not be stored"
+    )
 
 
 def _own(exc: BaseException) -> BaseException:
