@@ -94,6 +94,22 @@ def held(writes: Writes) -> Iterator[None]:
         writes.hold.set()
 
 
+def behind_a_write(
+    writes: Writes, *requests: tuple[str, list[NewTask]], most: int = 1000
+) -> tuple[Combiner, Producers]:
+    """A write of "first" held open, and `requests` queued behind it in this order; the
+    write is let go once they all wait. Join the producers for the outcomes."""
+    combiner = Combiner(writes, most=most)
+    producers = Producers(combiner)
+    with held(writes):
+        producers.start("first", tasks("f"))
+        wait_until(lambda: writes.batches, message="the first write")
+        for n, (label, batch) in enumerate(requests, start=1):
+            producers.start(label, batch)
+            queued(combiner, n)
+    return combiner, producers
+
+
 def test_a_lone_producer_writes_each_enqueue_at_once() -> None:
     writes = Writes()
     combiner = Combiner(writes)
@@ -104,18 +120,11 @@ def test_a_lone_producer_writes_each_enqueue_at_once() -> None:
 
 def test_enqueues_that_arrive_during_a_write_share_the_next_one() -> None:
     writes = Writes()
-    combiner = Combiner(writes)
-    producers = Producers(combiner)
-    with held(writes):
-        producers.start("first", tasks("f"))
-        wait_until(lambda: writes.batches, message="the first write")
-        for n in range(4):
-            producers.start(f"p{n}", tasks(f"p{n}a", f"p{n}b"))
-        queued(combiner, 4)
+    _, producers = behind_a_write(writes, *((f"p{n}", tasks(f"p{n}a", f"p{n}b")) for n in range(4)))
     producers.join()
     assert writes.batches[0] == ["f"]
     assert len(writes.batches) == 2, writes.batches
-    assert sorted(writes.batches[1]) == sorted(f"p{n}{s}" for n in range(4) for s in "ab")
+    assert writes.batches[1] == [f"p{n}{s}" for n in range(4) for s in "ab"]
     # Each producer hears the receipts of its own tasks, in its order.
     assert producers.outcomes == {
         "first": ["f"],
@@ -125,17 +134,13 @@ def test_enqueues_that_arrive_during_a_write_share_the_next_one() -> None:
 
 def test_a_combined_write_takes_at_most_its_limit_and_a_larger_request_goes_alone() -> None:
     writes = Writes()
-    combiner = Combiner(writes, most=3)
-    producers = Producers(combiner)
-    with held(writes):
-        producers.start("first", tasks("f"))
-        wait_until(lambda: writes.batches, message="the first write")
-        producers.start("two", tasks("t1", "t2"))
-        queued(combiner, 1)
-        producers.start("big", tasks("b1", "b2", "b3", "b4"))
-        queued(combiner, 2)
-        producers.start("one", tasks("o1"))
-        queued(combiner, 3)
+    _, producers = behind_a_write(
+        writes,
+        ("two", tasks("t1", "t2")),
+        ("big", tasks("b1", "b2", "b3", "b4")),
+        ("one", tasks("o1")),
+        most=3,
+    )
     producers.join()
     assert writes.batches == [["f"], ["t1", "t2"], ["b1", "b2", "b3", "b4"], ["o1"]]
     assert producers.outcomes["big"] == ["b1", "b2", "b3", "b4"]
@@ -144,17 +149,9 @@ def test_a_combined_write_takes_at_most_its_limit_and_a_larger_request_goes_alon
 def test_a_bad_task_fails_only_its_own_request() -> None:
     writes = Writes()
     writes.fail = lambda names: ValueError("refused: bad") if "bad" in names else None
-    combiner = Combiner(writes)
-    producers = Producers(combiner)
-    with held(writes):
-        producers.start("first", tasks("f"))
-        wait_until(lambda: writes.batches, message="the first write")
-        producers.start("good1", tasks("g1"))
-        queued(combiner, 1)
-        producers.start("bad", tasks("bad"))
-        queued(combiner, 2)
-        producers.start("good2", tasks("g2"))
-        queued(combiner, 3)
+    _, producers = behind_a_write(
+        writes, ("good1", tasks("g1")), ("bad", tasks("bad")), ("good2", tasks("g2"))
+    )
     producers.join()
     # The combined write failed, then each request was written alone.
     assert writes.batches == [["f"], ["g1", "bad", "g2"], ["g1"], ["bad"], ["g2"]]
@@ -166,14 +163,7 @@ def test_a_bad_task_fails_only_its_own_request() -> None:
 def test_an_unavailable_store_fails_every_request_of_the_write_without_retrying() -> None:
     writes = Writes()
     writes.fail = lambda names: StoreUnavailable("down") if len(names) > 1 else None
-    combiner = Combiner(writes)
-    producers = Producers(combiner)
-    with held(writes):
-        producers.start("first", tasks("f"))
-        wait_until(lambda: writes.batches, message="the first write")
-        producers.start("a", tasks("a"))
-        producers.start("b", tasks("b"))
-        queued(combiner, 2)
+    _, producers = behind_a_write(writes, ("a", tasks("a")), ("b", tasks("b")))
     producers.join()
     assert len(writes.batches) == 2
     errors = [producers.outcomes["a"], producers.outcomes["b"]]
@@ -184,15 +174,7 @@ def test_an_unavailable_store_fails_every_request_of_the_write_without_retrying(
 def test_an_interrupted_writer_fails_its_batch_and_the_next_request_still_writes() -> None:
     writes = Writes()
     writes.fail = lambda names: Interrupted() if "a" in names else None
-    combiner = Combiner(writes)
-    producers = Producers(combiner)
-    with held(writes):
-        producers.start("first", tasks("f"))
-        wait_until(lambda: writes.batches, message="the first write")
-        producers.start("a", tasks("a"))
-        queued(combiner, 1)
-        producers.start("b", tasks("b"))
-        queued(combiner, 2)
+    combiner, producers = behind_a_write(writes, ("a", tasks("a")), ("b", tasks("b")))
     # "a" writes [a, b] and is interrupted; "c", queued meanwhile, still gets written.
     wait_until(lambda: "b" in producers.outcomes, message="b's outcome")
     producers.start("c", tasks("c"))
