@@ -75,15 +75,21 @@ class Combiner:
         it is False the queue is empty."""
 
     def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
-        request = Request(tasks)
         with self._lock:
-            self._queued.append(request)
             if self._writing:
-                request.woken = threading.Event()
+                request = Request(tasks)
+                request.woken = woken = threading.Event()
+                self._queued.append(request)
             else:
                 self._writing = True
-        if request.woken is not None:
-            request.woken.wait()
+                request = None
+        if request is None:
+            # Nobody is writing: write at once, as if there were no combiner.
+            try:
+                return self._write(tasks)
+            finally:
+                self._hand_on()
+        woken.wait()
         if not request.settled:
             # Our turn: we are at the head of the queue (nobody takes from it but the
             # writer, and only appends happen behind us).
@@ -102,15 +108,18 @@ class Combiner:
                 if not request.settled:  # the writer was interrupted mid-write
                     request.error = interrupted()
                     request.settled = True
-            with self._lock:
-                following = self._queued[0] if self._queued else None
-                if following is None:
-                    self._writing = False
-            for request in batch:
                 if request.woken is not None:
                     request.woken.set()
-            if following is not None and following.woken is not None:
-                following.woken.set()  # settled is False: it writes next
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """After a write: the first request that queued meanwhile writes next."""
+        with self._lock:
+            following = self._queued[0] if self._queued else None
+            if following is None:
+                self._writing = False
+        if following is not None and following.woken is not None:
+            following.woken.set()  # settled is False: it writes next
 
 
 def take(queued: deque[Request], most: int) -> list[Request]:
