@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from conveyor.api.auth import require
-from conveyor.api.deps import App, Cursor, TaskId
+from conveyor.api.deps import App, Cursor, TaskId, conveyor_of
 from conveyor.api.schemas import (
     NO_NUL,
     BatchAccepted,
@@ -48,12 +48,13 @@ def to_new_task(app: Conveyor, body: TaskIn, header_key: str | None = None) -> N
 )
 async def submit(
     body: TaskIn,
-    app: App,
+    request: Request,
     idempotency_key: Annotated[
         str | None, Header(min_length=1, max_length=255, pattern=NO_NUL)
     ] = None,
 ) -> Response:
     """Enqueue one task. A repeated idempotency key returns the first task."""
+    app = conveyor_of(request)
     handle = await app.asubmit(to_new_task(app, body, idempotency_key))
     return _accepted(TaskAccepted.of(handle))
 
@@ -64,8 +65,9 @@ async def submit(
     response_model=BatchAccepted,
     dependencies=[Depends(require("enqueue"))],
 )
-async def submit_batch(body: BatchIn, app: App) -> Response:
+async def submit_batch(body: BatchIn, request: Request) -> Response:
     """Enqueue up to 1,000 tasks in one transaction: all of them or none."""
+    app = conveyor_of(request)
     news = [to_new_task(app, t) for t in body.tasks]
     handles = await app.astore.run(app.submit_many, news)
     return _accepted(BatchAccepted(tasks=[TaskAccepted.of(h) for h in handles]))
