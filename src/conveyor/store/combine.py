@@ -136,7 +136,8 @@ def take(queued: deque[Request], most: int) -> list[Request]:
 
 def settle(write: Write, batch: Sequence[Request]) -> None:
     """Write the requests' tasks in one call of `write`, and give each request its
-    receipts or its error. An exception only an interrupt can leave a request unsettled."""
+    receipts or its error. Only an interrupt (a BaseException raised through here) can
+    leave a request unsettled."""
     if len(batch) == 1:
         _settle_alone(write, batch[0])
         return
