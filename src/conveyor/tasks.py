@@ -66,6 +66,9 @@ class EnqueueOptions(TypedDict, total=False):
     connection: Any
 
 
+_OPTION_NAMES = frozenset(EnqueueOptions.__annotations__)
+
+
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
     """Per-enqueue options; None means the task's default."""
@@ -87,11 +90,12 @@ class TaskOptions:
     @classmethod
     def of(cls, **options: Unpack[EnqueueOptions]) -> TaskOptions:
         """Checked options: the priority parsed, the delay a number of seconds >= 0."""
-        unknown = sorted(set(options) - set(EnqueueOptions.__annotations__))
-        if unknown:
+        if not options.keys() <= _OPTION_NAMES:
+            unknown = sorted(options.keys() - _OPTION_NAMES)
             known = ", ".join(EnqueueOptions.__annotations__)
             raise ConfigurationError(f"unknown enqueue option(s) {unknown}; known: {known}")
         priority = options.get("priority")
+        on_parent_failure = options.get("on_parent_failure", ParentFailure.CANCEL)
         return cls(
             queue=options.get("queue"),
             priority=None if priority is None else Priority.parse(priority),
@@ -102,7 +106,11 @@ class TaskOptions:
             timeout=options.get("timeout"),
             group=options.get("group"),
             concurrency_key=options.get("concurrency_key"),
-            on_parent_failure=_parent_failure(options.get("on_parent_failure", "cancel")),
+            on_parent_failure=(
+                on_parent_failure
+                if on_parent_failure is ParentFailure.CANCEL
+                else _parent_failure(on_parent_failure)
+            ),
             connection=options.get("connection"),
         )
 
