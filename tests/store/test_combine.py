@@ -272,3 +272,26 @@ def test_an_enqueue_after_close_says_the_store_is_closing(store: Store) -> None:
         with pytest.raises(StoreUnavailable, match="the store is closing"):
             asyncio.run(astore.enqueue([new_task(name="late")]))
     assert store.list(TaskFilter(), limit=10).tasks == []
+
+
+def test_event_loops_in_two_threads_share_one_async_store(store: Store) -> None:
+    """Each loop combines its own coroutines: a loop's events are never set from
+    another loop's thread, and no enqueue waits on a writer of another loop."""
+    results: dict[int, list[list[Enqueued]]] = {}
+
+    async def produce(astore: AsyncStore, n: int) -> None:
+        batches = [[new_task(name=f"l{n}-{i}")] for i in range(30)]
+        results[n] = await asyncio.gather(*(astore.enqueue(b) for b in batches))
+
+    with async_store(store) as (astore, _):
+        threads = [
+            threading.Thread(target=asyncio.run, args=(produce(astore, n),)) for n in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+            assert not thread.is_alive(), "an enqueue never returned"
+    for n in range(2):
+        stored = [store.get(receipts[0].id) for receipts in results[n]]
+        assert [t.name if t else None for t in stored] == [f"l{n}-{i}" for i in range(30)]

@@ -12,6 +12,7 @@ import contextvars
 import functools
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +36,11 @@ class AsyncStore:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="conveyor-store")
         self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
         self._closing = threading.Event()
-        self._enqueues: deque[Request] = deque()
-        self._enqueuer: asyncio.Task[None] | None = None
+        # Per event loop: an AsyncStore may serve loops in several threads, and a loop's
+        # events and tasks must only be touched from its own thread.
+        self._enqueues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Enqueues] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run one store method off the event loop, keeping the caller's contextvars."""
@@ -50,11 +54,15 @@ class AsyncStore:
         the HTTP API's single submits then cost one store call a batch, not one each."""
         if not combinable(tasks):
             return await self.run(self.store.enqueue, tasks)
+        loop = asyncio.get_running_loop()
+        queued = self._enqueues.get(loop)
+        if queued is None:
+            queued = self._enqueues[loop] = _Enqueues()
         request = Request(tasks)
         request.written = asyncio.Event()
-        self._enqueues.append(request)
-        if self._enqueuer is None or self._enqueuer.done():
-            self._enqueuer = asyncio.create_task(self._write_enqueues(), name="conveyor-enqueue")
+        queued.requests.append(request)
+        if queued.writer is None or queued.writer.done():
+            queued.writer = loop.create_task(self._write(queued), name="conveyor-enqueue")
         # A caller that gives up (a client hung up) stops waiting; the write goes on.
         await request.written.wait()
         if not request.settled:
@@ -63,11 +71,12 @@ class AsyncStore:
             raise request.error
         return request.receipts
 
-    async def _write_enqueues(self) -> None:
+    async def _write(self, queued: _Enqueues) -> None:
         """Write what queued, a batch at a time, until nothing is left."""
+        requests = queued.requests
         try:
-            while self._enqueues:
-                batch = take(self._enqueues, MOST_TASKS)
+            while requests:
+                batch = take(requests, MOST_TASKS)
                 try:
                     await self.run(settle, self.store.enqueue, batch)
                 except Exception as exc:  # no thread took the batch: the store is closing
@@ -78,8 +87,8 @@ class AsyncStore:
                     _wake(batch)
         finally:
             # Cancelled (the loop is shutting down): nobody may be left waiting.
-            _wake(self._enqueues)
-            self._enqueues.clear()
+            _wake(requests)
+            requests.clear()
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -112,6 +121,16 @@ class AsyncStore:
         self._closing.set()
         self._pool.shutdown(wait=True)
         self._waiter.shutdown(wait=True, cancel_futures=True)
+
+
+class _Enqueues:
+    """One event loop's enqueues waiting to be written, and the task writing them."""
+
+    __slots__ = ("requests", "writer")
+
+    def __init__(self) -> None:
+        self.requests: deque[Request] = deque()
+        self.writer: asyncio.Task[None] | None = None
 
 
 def _wake(requests: Iterable[Request]) -> None:
