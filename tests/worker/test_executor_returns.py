@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from conveyor.core.task import (
 )
 from conveyor.tasks import Registry, TaskDefinition
 from conveyor.worker.executor import Attempt, HandlerExecutor
+from tests.waiting import wait_until
 
 
 def claimed(name: str, args: list[Any], timeout: float | None = None) -> Claimed:
@@ -145,8 +145,12 @@ def test_a_failing_completion_callback_does_not_strand_the_returns_after_it() ->
     settled: list[Any] = []
     reported: list[dict[str, Any]] = []
 
+    both_settled = asyncio.Event()
+
     def on_done(attempt: Attempt) -> None:
         settled.append(attempt.result())
+        if len(settled) == 2:
+            both_settled.set()
         if attempt.result() == 0:
             raise RuntimeError("callback broke")
 
@@ -160,12 +164,12 @@ def test_a_failing_completion_callback_does_not_strand_the_returns_after_it() ->
         assert second is not None
         assert returned[1].wait(10)
         # Both returns queued before the loop runs its delivery (still blocking the loop).
-        waited = time.monotonic() + 10
-        while len(runner._returns._ready) < 2 and time.monotonic() < waited:  # type: ignore[union-attr]
-            time.sleep(0.001)
-        deadline = loop.time() + 10
-        while not second.done() and loop.time() < deadline:
-            await asyncio.sleep(0.01)
+        wait_until(
+            lambda: len(runner._returns._ready) == 2,  # type: ignore[union-attr]
+            interval=0.001,
+            message="both returns queued",
+        )
+        await asyncio.wait_for(both_settled.wait(), 10)
 
     try:
         asyncio.run(main())
