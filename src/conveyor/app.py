@@ -327,10 +327,13 @@ class Conveyor:
         kwargs: Mapping[str, JSONValue] | None = None,
         **options: Unpack[EnqueueOptions],
     ) -> NewTask:
-        """The task `enqueue` would store, with the registered task's defaults applied."""
+        """The task `enqueue` would store, with the registered task's defaults applied.
+
+        The arguments are checked when the store encodes them, with the same errors:
+        checking them here too encoded every argument twice.
+        """
         definition = self._by_name(name)
-        new = definition.new_task(list(args), kwargs or {}, TaskOptions.of(**options))
-        payload.check_arguments(new.name, new.args, new.kwargs)
+        new = definition.new_task(args, kwargs or {}, TaskOptions.of(**options))
         return _checked(new)
 
     def enqueue_many(self, items: Iterable[Enqueueable]) -> list[TaskHandle]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
@@ -96,23 +96,29 @@ class TaskOptions:
             raise ConfigurationError(f"unknown enqueue option(s) {unknown}; known: {known}")
         priority = options.get("priority")
         on_parent_failure = options.get("on_parent_failure", ParentFailure.CANCEL)
-        return cls(
-            queue=options.get("queue"),
-            priority=None if priority is None else Priority.parse(priority),
-            delay=check_delay(options.get("delay", 0.0)),
-            run_at=options.get("run_at"),
-            idempotency_key=options.get("idempotency_key"),
-            max_attempts=options.get("max_attempts"),
-            timeout=options.get("timeout"),
-            group=options.get("group"),
-            concurrency_key=options.get("concurrency_key"),
-            on_parent_failure=(
-                on_parent_failure
-                if on_parent_failure is ParentFailure.CANCEL
-                else _parent_failure(on_parent_failure)
-            ),
-            connection=options.get("connection"),
+        # Every field, in declaration order (frozen.builder): the API builds one per task.
+        return _build_options(
+            (
+                options.get("queue"),
+                None if priority is None else Priority.parse(priority),
+                check_delay(options.get("delay", 0.0)),
+                options.get("run_at"),
+                options.get("idempotency_key"),
+                options.get("max_attempts"),
+                options.get("timeout"),
+                options.get("group"),
+                options.get("concurrency_key"),
+                (
+                    on_parent_failure
+                    if on_parent_failure is ParentFailure.CANCEL
+                    else _parent_failure(on_parent_failure)
+                ),
+                options.get("connection"),
+            )
         )
+
+
+_build_options = builder(TaskOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +137,7 @@ class TaskDefinition:
 
     def new_task(
         self,
-        args: tuple[Any, ...] | list[Any],
+        args: Sequence[Any],
         kwargs: Mapping[str, Any],
         options: TaskOptions = TaskOptions(),
     ) -> NewTask:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from conveyor import Conveyor
@@ -25,6 +27,38 @@ def test_options_are_parsed() -> None:
         ParentFailure.RUN,
     )
     assert TaskOptions.of().on_parent_failure is ParentFailure.CANCEL
+
+
+def test_each_option_lands_in_its_own_field() -> None:
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    connection = object()
+    options = TaskOptions.of(
+        queue="q",
+        priority="low",
+        delay=1.5,
+        run_at=when,
+        idempotency_key="k",
+        max_attempts=4,
+        timeout=9.0,
+        group="g",
+        concurrency_key="c",
+        on_parent_failure="run",
+        connection=connection,
+    )
+    assert options == TaskOptions(
+        queue="q",
+        priority=Priority.LOW,
+        delay=1.5,
+        run_at=when,
+        idempotency_key="k",
+        max_attempts=4,
+        timeout=9.0,
+        group="g",
+        concurrency_key="c",
+        on_parent_failure=ParentFailure.RUN,
+    )
+    assert options.connection is connection
+    assert TaskOptions.of() == TaskOptions()
 
 
 @pytest.mark.parametrize("value", ["later", None])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 
 import pytest
 from hypothesis import given
@@ -109,6 +110,45 @@ def test_a_result_nested_past_the_limit_is_refused() -> None:
 
 def test_nesting_is_counted_without_recursion() -> None:
     assert payload.nesting(nested(100_000)) > payload.MAX_DEPTH
+
+
+tricky_text = st.text(alphabet='[]{}"\\ab', max_size=8)
+"""Strings of brackets, quotes and backslashes: what a scan for depth must see past."""
+
+tricky_values = st.recursive(
+    st.none() | st.integers() | tricky_text,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(tricky_text, children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@given(tricky_values)
+def test_the_text_scan_finds_the_nesting_a_walk_finds(value: object) -> None:
+    depth = payload.nesting(value)  # type: ignore[arg-type]
+    for text in (json.dumps(value), json.dumps(value, separators=(",", ":"), indent=1)):
+        raw = text.encode()
+        assert not payload.text_too_deep(raw, depth)
+        if depth:
+            assert payload.text_too_deep(raw, depth - 1)
+
+
+def test_the_text_scan_skips_escaped_quotes_and_backslashes() -> None:
+    # A string ending in an escaped backslash, then one holding a quote and brackets.
+    raw = json.dumps(["\\", '"[[[', {"a": '\\"]]'}]).encode()
+
+    assert not payload.text_too_deep(raw, 2)
+    assert payload.text_too_deep(raw, 1)
+
+
+def test_a_cycle_does_not_fit_and_is_named() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+
+    assert not payload.fits([loop])
+    with pytest.raises(PayloadError, match="#0"):
+        payload.check_arguments("t", [loop], {})
 
 
 def test_an_idempotency_key_over_the_limit_is_refused() -> None:

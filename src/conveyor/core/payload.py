@@ -9,8 +9,8 @@ most `MAX_IDEMPOTENCY_KEY` characters.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import accumulate
 
 from conveyor.core.task import JSONValue
 from conveyor.errors import ConfigurationError, PayloadError
@@ -36,7 +36,8 @@ _ONE_SHOT = (
 )
 """The C encoder `_ENCODER.encode` builds on every call (half the cost of encoding a
 small value), built once. It has no circular-reference check: a cycle recurses until
-RecursionError, so only `encode_arguments` uses it, and falls back to the full check."""
+RecursionError, so only `encode_arguments` and `fits` use it, and both fall back to the
+full check."""
 
 
 def dumps(value: JSONValue) -> str:
@@ -107,8 +108,9 @@ def fits(container: list[JSONValue] | dict[str, JSONValue]) -> bool:
     (True, False)
     """
     try:
-        # Encoding to bytes catches lone surrogates, which no store can keep.
-        text = dumps(container).encode()
+        # Encoding to bytes catches lone surrogates, which no store can keep. The
+        # one-shot encoder has no cycle check: a cycle ends in RecursionError, caught.
+        text = _dumps_fast(container).encode()
     except (TypeError, ValueError, RecursionError):
         return False
     return not text_too_deep(text, MAX_DEPTH + 1)
@@ -160,23 +162,25 @@ def text_too_deep(raw: bytes, limit: int) -> bool:
     """True when JSON text nests arrays and objects more than `limit` levels, found by a
     scan that needs no decoder (decoders recurse, and fail deep inside the text).
 
+    Every step but the last runs in C: escaped backslashes and escaped quotes are
+    dropped, so each quote left opens or closes a string; of the quotes and brackets
+    left, those between quotes at even positions lie outside every string, and are
+    summed as they come.
+
     >>> text_too_deep(b'{"a": [1, "[[[["]}', 2), text_too_deep(b'[[["]"]]]', 2)
     (False, True)
     """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False  # the common case, counted in C
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    depth = 0
-    for byte in brackets:
-        depth += 1 if byte in _OPENING else -1
-        if depth > limit:
-            return True
-    return False
+    marks = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_MARKS)
+    brackets = b"".join(marks.split(b'"')[::2])
+    if len(brackets) <= limit:
+        return False
+    return max(accumulate(map(_STEP.__getitem__, brackets))) > limit
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_OPENING = b"[{"
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'"[]{}')
+_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
 
 
 def check_idempotency_key(task_name: str, key: str | None) -> None:
