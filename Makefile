@@ -61,6 +61,10 @@ bench: $(STAMP) ## Conveyor's own throughput and latency table (both backends)
 bench-peers: $(STAMP) ## Conveyor vs other queues and raw limits, then HTTP, worker RSS, storage (long)
 	$(BIN)/python bench/peers/run.py
 
+.PHONY: bench-floors
+bench-floors: $(STAMP) ## issue 11's unmet targets beside what each step allows with Conveyor's Python taken out
+	$(BIN)/python bench/floors.py
+
 .PHONY: bench-http
 bench-http: $(STAMP) ## HTTP enqueue rate of `conveyor server`, single and batch (both backends)
 	$(BIN)/python bench/http_enqueue.py
