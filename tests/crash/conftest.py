@@ -109,6 +109,7 @@ def start_worker(
         reap_interval: float = 0.5,
         prune_interval: float = 60.0,
         queues: str = "default",
+        loop: str = "auto",
     ) -> WorkerProcess:
         options = [
             f"--prune-interval={prune_interval}",
@@ -117,6 +118,7 @@ def start_worker(
             f"--grace={grace}",
             f"--reap-interval={reap_interval}",
             f"--queues={queues}",
+            f"--loop={loop}",
         ]
         log = tmp_path / f"worker-{len(started)}.log"
         worker = WorkerProcess(url or store_url, sink, log, options)

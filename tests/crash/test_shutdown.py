@@ -16,15 +16,16 @@ GRACE = 2.0
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])  # auto is uvloop here
 def test_sigterm_drains_gracefully(
-    app: Conveyor, sink: SinkFile, start_worker: StartWorker
+    app: Conveyor, sink: SinkFile, start_worker: StartWorker, loop: str
 ) -> None:
     gate = sink.gate()  # stays shut: these tasks would outlive any grace period
     blocked = [app.enqueue("ablock", [f"blocked{i}", gate], priority="high") for i in range(2)]
     stuck = app.enqueue("block", ["stuck", gate], priority="high")
     naps = [app.enqueue("nap", [f"nap{i}", 0.5], priority="high") for i in range(2)]
     quick = app.enqueue_many({"name": "run", "args": [f"q{i}"]} for i in range(500))
-    worker = start_worker(concurrency=10, grace=GRACE, lease=60.0)
+    worker = start_worker(concurrency=10, grace=GRACE, lease=60.0, loop=loop)
     wait_until(
         lambda: (
             {"blocked0", "blocked1", "stuck", "nap0", "nap1"} <= set(sink.run_counts())
@@ -33,6 +34,8 @@ def test_sigterm_drains_gracefully(
         timeout=20,
         message="the long tasks running and the quick ones under way",
     )
+
+    assert f"loop={'asyncio' if loop == 'asyncio' else 'uvloop'}" in worker.log()
 
     worker.signal(signal.SIGTERM)
     sent = time.monotonic()

@@ -193,11 +193,12 @@ class Worker:
         if handle_signals:
             signals.install(loop, self.stop, self.kill)
         log.info(
-            "worker %s started: queues=%s concurrency=%d store=%s",
+            "worker %s started: queues=%s concurrency=%d store=%s loop=%s",
             self.worker_id,
             ",".join(self.queues),
             self.config.concurrency,
             _safe(self.store.url),
+            type(loop).__module__.partition(".")[0],
         )
         background = [
             asyncio.create_task(self._flush_loop(), name="conveyor-flush"),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from conveyor.app import Conveyor
-from conveyor.cli import logs
-from conveyor.cli.commands.options import with_log_options
+from conveyor.cli import eventloop, logs
+from conveyor.cli.commands.options import with_log_options, with_loop_option
 from conveyor.cli.options import push_allow_option, url_option
 from conveyor.worker.config import WorkerConfig
 
@@ -37,6 +35,7 @@ from conveyor.worker.config import WorkerConfig
     help="Seconds to let requests in flight finish after SIGTERM before releasing them.",
 )
 @with_log_options
+@with_loop_option
 def dispatcher(
     url: str | None,
     push_allow: str | None,
@@ -45,6 +44,7 @@ def dispatcher(
     grace_seconds: float,
     log_level: str,
     log_format: str,
+    event_loop: str,
 ) -> None:
     """POST the tasks of queues with a target to their HTTP handlers."""
     logs.setup(log_level, log_format)
@@ -59,6 +59,6 @@ def dispatcher(
     # Leases of a dispatcher that dies must expire somewhere, even with no server running.
     push = Dispatcher(app.store, app.push_allow, config, duties=default_duties(config))
     try:
-        asyncio.run(push.run(handle_signals=True))
+        eventloop.run(push.run(handle_signals=True), event_loop)
     finally:
         app.close()

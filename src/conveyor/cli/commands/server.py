@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from conveyor.api.defaults import DEFAULT_BODY_LIMIT
 from conveyor.app import Conveyor
-from conveyor.cli import logs
-from conveyor.cli.commands.options import with_log_options
+from conveyor.cli import eventloop, logs
+from conveyor.cli.commands.options import with_log_options, with_loop_option
 from conveyor.cli.loading import load_app
 from conveyor.cli.options import push_allow_option, url_option
 from conveyor.cli.render import console
@@ -61,6 +59,7 @@ from conveyor.settings import resolve_push_allow, resolve_url
     help="Server processes sharing the port: one Python process uses one core.",
 )
 @with_log_options
+@with_loop_option
 def server(
     url: str | None,
     host: str,
@@ -75,6 +74,7 @@ def server(
     workers: int,
     log_level: str,
     log_format: str,
+    event_loop: str,
 ) -> None:
     """Serve the HTTP API."""
     logs.setup(log_level, log_format)
@@ -101,7 +101,7 @@ def server(
     def run() -> None:
         try:
             push = Dispatcher(app.store, app.push_allow) if with_dispatcher else None
-            asyncio.run(
+            eventloop.run(
                 serve(
                     app,
                     host,
@@ -111,7 +111,8 @@ def server(
                     dispatcher=push,
                     metrics_public=metrics_public,
                     sockets=sockets,
-                )
+                ),
+                event_loop,
             )
         finally:
             app.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -11,8 +10,8 @@ import time
 import click
 
 from conveyor.app import Conveyor
-from conveyor.cli import logs
-from conveyor.cli.commands.options import with_log_options
+from conveyor.cli import eventloop, logs
+from conveyor.cli.commands.options import with_log_options, with_loop_option
 from conveyor.cli.loading import load_app
 from conveyor.cli.options import push_allow_option, url_option
 from conveyor.errors import StoreUnavailable
@@ -85,6 +84,7 @@ def _exit_past_stuck_threads() -> None:
     help="Seconds between deletions of finished tasks past their queue's retention.",
 )
 @with_log_options
+@with_loop_option
 def worker(
     app_spec: str,
     url: str | None,
@@ -96,6 +96,7 @@ def worker(
     prune_interval: float,
     log_level: str,
     log_format: str,
+    event_loop: str,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP."""
     logs.setup(log_level, log_format)
@@ -111,7 +112,7 @@ def worker(
         app.url = resolve_url(url)
     _migrate_when_reachable(app)
     try:
-        asyncio.run(build_worker(app, queues, config).run(handle_signals=True))
+        eventloop.run(build_worker(app, queues, config).run(handle_signals=True), event_loop)
     finally:
         app.close()
     _exit_past_stuck_threads()
@@ -138,6 +139,7 @@ def worker(
 @click.option("--tokens", envvar="CONVEYOR_API_TOKENS", default=None, help="API tokens.")
 @push_allow_option
 @with_log_options
+@with_loop_option
 def dev(
     app_spec: str,
     url: str,
@@ -148,6 +150,7 @@ def dev(
     push_allow: str | None,
     log_level: str,
     log_format: str,
+    event_loop: str,
 ) -> None:
     """Everything in one process on an embedded store: API, worker, push dispatcher and
     scheduler."""
@@ -171,7 +174,7 @@ def dev(
     try:
         worker = build_worker(app, None, config)
         push = Dispatcher(app.store, app.push_allow)
-        asyncio.run(serve(app, host, port, parsed, worker=worker, dispatcher=push))
+        eventloop.run(serve(app, host, port, parsed, worker=worker, dispatcher=push), event_loop)
     finally:
         app.close()
     _exit_past_stuck_threads()
