@@ -3,6 +3,8 @@ its late result is discarded."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from conveyor import Conveyor, Status, TaskCancelled
@@ -75,3 +77,25 @@ def test_late_result_of_a_cancelled_task_is_discarded(
     assert task.status is Status.CANCELLED
     assert task.result is None
     assert task.errors == []
+
+
+def test_a_result_the_store_refuses_is_logged_as_a_lost_lease(
+    app: Conveyor, sink: SinkFile, start_worker: StartWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A long lease: the worker learns of the cancel only when the store refuses the
+    # result, not from a lease extension beforehand.
+    caplog.set_level(logging.INFO, logger="conveyor")
+    start_worker(concurrency=1, lease_seconds=60.0)
+    gate = sink.gate()
+    running = app.enqueue("block", ["victim", gate])
+    wait_until(lambda: sink.runs("victim"), message="the task to start")
+
+    app.cancel(running.id)
+    sink.open(gate)
+    wait_until(
+        lambda: any("outcome refused" in r.getMessage() for r in caplog.records),
+        message="the refused result logged",
+    )
+    refused = next(r for r in caplog.records if "outcome refused" in r.getMessage())
+    assert refused.levelno == logging.WARNING
+    assert app.get(running.id).status is Status.CANCELLED

@@ -390,13 +390,15 @@ class Worker:
             self._start_ready()
         if any(f.retry_delay is not None and f.lease.task_id in accepted for f in failures):
             self._retry_queued.set()
-        await self._know_secret_fields(batch)
-        self._log_outcomes(batch, accepted)
+        if failures:  # only a failure's message is logged, so only it needs masking
+            await self._know_secret_fields(failures)
+        if failures or len(accepted) < len(batch) or log.isEnabledFor(logging.DEBUG):
+            self._log_outcomes(batch, accepted)
 
-    async def _know_secret_fields(self, batch: list[Outcome]) -> None:
+    async def _know_secret_fields(self, failures: list[Failure]) -> None:
         """Read the secret fields of queues not seen yet, so a failure logged before the
         first beat is masked too; unmasked is never the fallback, "***" is."""
-        for outcome in batch:
+        for outcome in failures:
             entry = self._inflight.get(outcome.lease.task_id)
             queue = entry.claimed.task.queue if entry else None
             if queue is None or queue in self._secret_fields:
